@@ -1,0 +1,82 @@
+"""Settings: one pydantic-settings object, built only by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "ml_service.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+class InteractionWeights(BaseModel):
+    view: float = Field(1.0, ge=0)
+    click: float = Field(2.0, ge=0)
+    like: float = Field(5.0, ge=0)
+    share: float = Field(10.0, ge=0)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"view": self.view, "click": self.click, "like": self.like, "share": self.share}
+
+
+class BlendWeights(BaseModel):
+    cf: float = Field(0.7, ge=0)
+    content: float = Field(0.2, ge=0)
+    recency: float = Field(0.1, ge=0)
+
+
+class ModelSettings(BaseModel):
+    models_dir: Path = PROJECT_ROOT / "models"
+    n_neighbors: int = Field(50, ge=1, le=1000)
+    recency_half_life_hours: float = Field(72.0, gt=0)
+    reload_interval_seconds: float = Field(5.0, ge=0, description="0 disables the registry watch")
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Environment variables use the ML_ prefix, except DATABASE_URL."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ML_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        default_factory=default_database_url,
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL; an embedded SQLite file by default, postgresql://... in production",
+    )
+    db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    db_statement_timeout_ms: int = Field(5000, gt=0)
+    db_pool_size: int = Field(5, ge=1)
+
+    weights: InteractionWeights = InteractionWeights()
+    blend: BlendWeights = BlendWeights()
+    model: ModelSettings = ModelSettings()
+
+    recommendation_ttl_seconds: int = Field(3600, ge=0, description="0 disables precomputed rows")
+    precompute_top_n: int = Field(200, ge=1, le=1000)
+    trending_window_hours: float = Field(72.0, gt=0)
+    trending_cache_seconds: float = Field(30.0, ge=0)
+    cleanup_interval_seconds: float = Field(600.0, ge=0, description="0 disables the cleanup loop")
+
+    api_key: str | None = Field(None, validation_alias="ML_SERVICE_API_KEY")
+    cors_origins: list[str] = []
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_scheme(cls, value: str) -> str:
+        # Many tools hand out postgres:// URLs; SQLAlchemy wants postgresql://.
+        if value.startswith("postgres://"):
+            return "postgresql://" + value[len("postgres://") :]
+        return value

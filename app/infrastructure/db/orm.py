@@ -1,0 +1,100 @@
+"""SQLAlchemy 2 schema: the single source of truth for the tables and their indexes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSONB on PostgreSQL, JSON (text) on SQLite.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    follower_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class PostRow(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_author_id", "author_id"),
+        Index("ix_posts_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hashtags: Mapped[list[str]] = mapped_column(JsonType, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class InteractionRow(Base):
+    __tablename__ = "user_interaction"
+    __table_args__ = (
+        Index("ix_user_interaction_user_id_created_at", "user_id", "created_at"),
+        Index("ix_user_interaction_post_id_created_at", "post_id", "created_at"),
+        Index("ix_user_interaction_created_at", "created_at"),
+        Index("ux_user_interaction_event_id", "event_id", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    post_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False
+    )
+    interaction_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    # "metadata" is reserved on declarative classes, so the attribute has another name.
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType, nullable=True)
+    event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RecommendationRow(Base):
+    __tablename__ = "user_recommendation"
+    __table_args__ = (
+        UniqueConstraint("user_id", "post_id", name="uq_user_recommendation_user_post"),
+        Index("ix_user_recommendation_user_id_score", "user_id", "score", postgresql_ops={"score": "DESC"}),
+        Index("ix_user_recommendation_user_id_expires_at", "user_id", "expires_at"),
+        Index("ix_user_recommendation_expires_at", "expires_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    post_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    reason: Mapped[str] = mapped_column(String(32), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    rank: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
