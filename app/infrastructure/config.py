@@ -75,8 +75,7 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _normalise_postgres_scheme(cls, value: str) -> str:
-        # Many tools hand out postgres:// URLs; SQLAlchemy wants postgresql://.
-        if value.startswith("postgres://"):
-            return "postgresql://" + value[len("postgres://") :]
-        return value
+    def _database_url_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("DATABASE_URL is empty: unset it for the embedded SQLite default")
+        return value.strip()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -32,11 +33,12 @@ class Base(DeclarativeBase):
 
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
     display_name: Mapped[str] = mapped_column(String(128), nullable=False)
-    follower_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    follower_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -53,7 +55,7 @@ class PostRow(Base):
     )
     content: Mapped[str] = mapped_column(Text, nullable=False)
     topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    hashtags: Mapped[list[str]] = mapped_column(JsonType, nullable=False, default=list)
+    hashtags: Mapped[list[str]] = mapped_column(JsonType, nullable=False, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -64,6 +66,9 @@ class InteractionRow(Base):
         Index("ix_user_interaction_post_id_created_at", "post_id", "created_at"),
         Index("ix_user_interaction_created_at", "created_at"),
         Index("ux_user_interaction_event_id", "event_id", unique=True),
+        CheckConstraint(
+            "interaction_type IN ('view', 'click', 'like', 'share')", name="ck_user_interaction_type"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -84,7 +89,6 @@ class RecommendationRow(Base):
     __tablename__ = "user_recommendation"
     __table_args__ = (
         UniqueConstraint("user_id", "post_id", name="uq_user_recommendation_user_post"),
-        Index("ix_user_recommendation_user_id_score", "user_id", "score", postgresql_ops={"score": "DESC"}),
         Index("ix_user_recommendation_user_id_expires_at", "user_id", "expires_at"),
         Index("ix_user_recommendation_expires_at", "expires_at"),
     )
@@ -95,6 +99,10 @@ class RecommendationRow(Base):
     score: Mapped[float] = mapped_column(Float, nullable=False)
     reason: Mapped[str] = mapped_column(String(32), nullable=False)
     model_version: Mapped[str] = mapped_column(String(64), nullable=False)
-    rank: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    rank: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+# Defined after the class: the DESC ordering needs the column object.
+Index("ix_user_recommendation_user_id_score", RecommendationRow.user_id, RecommendationRow.score.desc())

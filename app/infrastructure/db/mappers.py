@@ -1,0 +1,83 @@
+"""Row ↔ entity mapping. SQLite hands back naive datetimes: they are UTC by construction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.domain.entities import Interaction, InteractionType, Post, Reason, Recommendation, User
+from app.infrastructure.db.orm import InteractionRow, PostRow, UserRow
+
+
+def aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def user_to_row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "follower_count": user.follower_count,
+        "created_at": user.created_at,
+    }
+
+
+def user_from_row(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        follower_count=row.follower_count,
+        created_at=aware(row.created_at),
+    )
+
+
+def post_to_row(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "author_id": post.author_id,
+        "content": post.content,
+        "topic": post.topic,
+        "hashtags": list(post.hashtags),
+        "created_at": post.created_at,
+    }
+
+
+def post_from_row(row: PostRow) -> Post:
+    return Post(
+        id=row.id,
+        author_id=row.author_id,
+        content=row.content,
+        topic=row.topic,
+        hashtags=tuple(row.hashtags or ()),
+        created_at=aware(row.created_at),
+    )
+
+
+def interaction_to_row(interaction: Interaction) -> dict[str, Any]:
+    return {
+        "id": interaction.id,
+        "user_id": interaction.user_id,
+        "post_id": interaction.post_id,
+        "interaction_type": interaction.kind.value,
+        "metadata": dict(interaction.metadata) or None,
+        "event_id": interaction.event_id,
+        "created_at": interaction.created_at,
+    }
+
+
+def interaction_from_row(row: InteractionRow) -> Interaction:
+    return Interaction(
+        id=row.id,
+        user_id=row.user_id,
+        post_id=row.post_id,
+        kind=InteractionType(row.interaction_type),
+        created_at=aware(row.created_at),
+        metadata=row.metadata_ or {},
+        event_id=row.event_id,
+    )
+
+
+def recommendation_from_values(post_id: Any, score: float, reason: str) -> Recommendation:
+    return Recommendation(post_id=post_id, score=min(1.0, max(0.0, score)), reason=Reason(reason))

@@ -1,0 +1,69 @@
+"""The SQLAlchemy unit of work: one session and transaction per use-case call."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.infrastructure.db.repositories import (
+    SqlAlchemyInteractionRepository,
+    SqlAlchemyPostRepository,
+    SqlAlchemyRecommendationRepository,
+    SqlAlchemyUserRepository,
+)
+from app.shared.exceptions import InvalidInput, StorageUnavailable
+
+
+def translate(error: sa_exc.SQLAlchemyError) -> Exception:
+    """Driver errors become our own types at the boundary, so callers catch one thing."""
+    if isinstance(error, sa_exc.IntegrityError):
+        return InvalidInput(f"the database refused the data: {error.orig}")
+    return StorageUnavailable(f"database unavailable: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self._session: Session | None = None
+
+    def __enter__(self) -> Self:
+        session = self._session_factory()
+        self._session = session
+        self.users = SqlAlchemyUserRepository(session)
+        self.posts = SqlAlchemyPostRepository(session)
+        self.interactions = SqlAlchemyInteractionRepository(session)
+        self.recommendations = SqlAlchemyRecommendationRepository(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        self._session = None
+        if session is None:
+            return
+        try:
+            session.rollback()
+        except sa_exc.SQLAlchemyError:
+            pass  # the connection is already gone; closing below returns it to the pool
+        finally:
+            session.close()
+        if isinstance(exc, sa_exc.SQLAlchemyError):
+            raise translate(exc) from exc
+
+    def commit(self) -> None:
+        assert self._session is not None, "commit() outside the unit of work's with-block"
+        try:
+            self._session.commit()
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error) from error
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()

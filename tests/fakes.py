@@ -1,0 +1,199 @@
+"""In-memory fakes of our own ports, for unit tests. Contract tests keep them honest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from app.domain.entities import Interaction, Post, PostEngagement, Recommendation, User
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class InMemoryUserRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, User] = {}
+
+    def add_many(self, users: Iterable[User]) -> int:
+        added = 0
+        for user in users:
+            if user.id not in self.rows:
+                self.rows[user.id] = user
+                added += 1
+        return added
+
+    def get(self, user_id: UUID) -> User | None:
+        return self.rows.get(user_id)
+
+    def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
+        return {u for u in user_ids if u in self.rows}
+
+
+class InMemoryPostRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, Post] = {}
+
+    def add_many(self, posts: Iterable[Post]) -> int:
+        added = 0
+        for post in posts:
+            if post.id not in self.rows:
+                self.rows[post.id] = post
+                added += 1
+        return added
+
+    def get_many(self, post_ids: Iterable[UUID]) -> list[Post]:
+        return [self.rows[p] for p in dict.fromkeys(post_ids) if p in self.rows]
+
+    def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
+        return {p for p in post_ids if p in self.rows}
+
+    def ids_by_author(self, author_id: UUID) -> set[UUID]:
+        return {p.id for p in self.rows.values() if p.author_id == author_id}
+
+    def created_since(self, since: datetime, limit: int) -> list[Post]:
+        recent = [p for p in self.rows.values() if p.created_at >= since]
+        recent.sort(key=lambda p: (-p.created_at.timestamp(), str(p.id)))
+        return recent[:limit]
+
+
+class InMemoryInteractionRepository:
+    def __init__(self, posts: InMemoryPostRepository) -> None:
+        self.rows: list[Interaction] = []
+        self._posts = posts
+
+    def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
+        event_ids = {i.event_id for i in self.rows if i.event_id is not None}
+        stored = 0
+        for interaction in interactions:
+            if interaction.event_id is not None:
+                if interaction.event_id in event_ids:
+                    continue
+                event_ids.add(interaction.event_id)
+            self.rows.append(interaction)
+            stored += 1
+        return stored, len(interactions) - stored
+
+    def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
+        mine = [i for i in self.rows if i.user_id == user_id and (since is None or i.created_at >= since)]
+        return sorted(mine, key=lambda i: (i.created_at, str(i.id)))
+
+    def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+        totals: dict[UUID, float] = {}
+        for interaction in self.rows:
+            if interaction.created_at >= since and interaction.post_id in self._posts.rows:
+                weight = weights.get(interaction.kind.value, 0.0)
+                totals[interaction.post_id] = totals.get(interaction.post_id, 0.0) + weight
+        return [
+            PostEngagement(pid, self._posts.rows[pid].author_id, self._posts.rows[pid].created_at, weight)
+            for pid, weight in totals.items()
+        ]
+
+
+@dataclass
+class StoredRecommendation:
+    recommendation: Recommendation
+    model_version: str
+    generated_at: datetime
+    expires_at: datetime
+
+
+class InMemoryRecommendationRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, list[StoredRecommendation]] = {}
+
+    def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
+        return [
+            s.recommendation
+            for s in self.rows.get(user_id, [])
+            if s.model_version == model_version and s.expires_at > now
+        ]
+
+    def replace_for_user(
+        self,
+        user_id: UUID,
+        recommendations: Sequence[Recommendation],
+        *,
+        model_version: str,
+        generated_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        self.rows[user_id] = [
+            StoredRecommendation(r, model_version, generated_at, expires_at) for r in recommendations
+        ]
+
+    def delete_expired(self, now: datetime) -> int:
+        deleted = 0
+        for user_id, stored in list(self.rows.items()):
+            kept = [s for s in stored if s.expires_at > now]
+            deleted += len(stored) - len(kept)
+            self.rows[user_id] = kept
+        return deleted
+
+
+@dataclass
+class InMemoryStore:
+    """The whole fake database; a unit of work snapshots nothing and commits by flag."""
+
+    users: InMemoryUserRepository = field(default_factory=InMemoryUserRepository)
+    posts: InMemoryPostRepository = field(default_factory=InMemoryPostRepository)
+    recommendations: InMemoryRecommendationRepository = field(
+        default_factory=InMemoryRecommendationRepository
+    )
+    interactions: InMemoryInteractionRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.interactions = InMemoryInteractionRepository(self.posts)
+
+
+class InMemoryUnitOfWork:
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.users = store.users
+        self.posts = store.posts
+        self.interactions = store.interactions
+        self.recommendations = store.recommendations
+        self.committed = False
+        self.commits = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def commit(self) -> None:
+        self.committed = True
+        self.commits += 1
+
+    def rollback(self) -> None:
+        return None
+
+
+class InMemoryUnitOfWorkFactory:
+    """Hands out units of work over one store; `last` is the most recent, for assertions."""
+
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        self.store = store or InMemoryStore()
+        self.last: InMemoryUnitOfWork | None = None
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        self.last = InMemoryUnitOfWork(self.store)
+        return self.last
