@@ -85,6 +85,7 @@ def test_an_artifact_round_trips_and_its_hash_is_the_hash_of_the_file(tmp_path: 
     assert (loaded.version, loaded.created_at, loaded.config) == ("v1", T0, {"n_neighbors": 5})
     assert isinstance(loaded.model, FixedScorer)
     assert [p.name for p in tmp_path.iterdir()] == ["model_v1.pkl"]
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by a service running as another user
 
 
 def test_a_tampered_artifact_is_refused_with_both_hashes_in_the_message(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ class RegistryState:
             raise RegistryError(f"model version {version!r} is not in the registry; see --list")
         return entry
 
-    def with_statuses(self, changes: dict[str, dict[str, Any]]) -> tuple[RegistryEntry, ...]:
+    def with_changes(self, changes: dict[str, dict[str, Any]]) -> tuple[RegistryEntry, ...]:
         """The entries with per-version field changes applied (for example status, note)."""
         return tuple(replace(e, **changes[e.version]) if e.version in changes else e for e in self.entries)
 
@@ -293,7 +293,7 @@ class ModelRegistry:
                 raise RegistryError(f"{version!r} is active; promote another version or roll back first")
             fields: dict[str, Any] = {"status": status, "note": note if note is not None else entry.note}
             event = HistoryEvent(version, f"marked_{status.value}", self._now(), note=note)
-            entries = state.with_statuses({version: fields})
+            entries = state.with_changes({version: fields})
             return replace(state, entries=entries, history=(*state.history, event))
 
         return self._update(change).require(version)
@@ -305,7 +305,7 @@ class ModelRegistry:
             changes[state.active] = {"status": ModelStatus.ARCHIVED}
         event = HistoryEvent(version, action, now, previous=state.active, note=note)
         return RegistryState(
-            entries=state.with_statuses(changes), active=version, history=(*state.history, event)
+            entries=state.with_changes(changes), active=version, history=(*state.history, event)
         )
 
     def _update(self, change: Callable[[RegistryState], RegistryState]) -> RegistryState:
