@@ -9,7 +9,8 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from app.domain.entities import Interaction, Post, PostEngagement, Recommendation, User
+from app.domain.entities import Interaction, Post, PostEngagement, Reason, Recommendation, User
+from app.domain.ports import RecommendationQuery, Recommender
 
 
 class FixedClock:
@@ -197,3 +198,37 @@ class InMemoryUnitOfWorkFactory:
     def __call__(self) -> InMemoryUnitOfWork:
         self.last = InMemoryUnitOfWork(self.store)
         return self.last
+
+
+class FakeRecommender:
+    """Scores posts by a fixed table; records the last query so tests can inspect inputs."""
+
+    def __init__(self, scores: dict[UUID, float], version: str = "v1") -> None:
+        self.scores = scores
+        self._version = version
+        self.queries: list[object] = []
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
+        self.queries.append(query)
+        ranked = sorted(
+            ((pid, s) for pid, s in self.scores.items() if pid not in query.exclude),
+            key=lambda item: (-item[1], str(item[0])),
+        )
+        return [Recommendation(pid, s, Reason.COLLABORATIVE_FILTERING) for pid, s in ranked[: query.limit]]
+
+
+class FakeModelProvider:
+    def __init__(self, model: Recommender | None = None, last_error: str | None = None) -> None:
+        self.model = model
+        self._last_error = last_error
+
+    def current(self) -> Recommender | None:
+        return self.model
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error

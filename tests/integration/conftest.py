@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+@contextmanager
 def rolled_back_uow_factory(engine: Engine) -> Iterator[Callable[[], SqlAlchemyUnitOfWork]]:
     """Every unit of work joins one outer transaction; its commits become savepoints."""
     if engine.dialect.name == "sqlite":
@@ -46,8 +48,11 @@ def rolled_back_uow_factory(engine: Engine) -> Iterator[Callable[[], SqlAlchemyU
         return
     connection = engine.connect()
     outer = connection.begin()
-    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    factory_session: sessionmaker[Session] = factory
-    yield lambda: SqlAlchemyUnitOfWork(factory_session)
-    outer.rollback()
-    connection.close()
+    factory: sessionmaker[Session] = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield lambda: SqlAlchemyUnitOfWork(factory)
+    finally:
+        outer.rollback()
+        connection.close()

@@ -22,8 +22,8 @@ def uow_factory(request: pytest.FixtureRequest) -> Iterator[UowFactory]:
     if request.param == "memory":
         yield InMemoryUnitOfWorkFactory()
         return
-    engine = request.getfixturevalue(f"{request.param}_engine")
-    yield from rolled_back_uow_factory(engine)
+    with rolled_back_uow_factory(request.getfixturevalue(f"{request.param}_engine")) as factory:
+        yield factory
 
 
 def _seed(uow_factory: UowFactory, **counts: int) -> dict[str, Any]:
@@ -179,8 +179,8 @@ def test_expired_recommendations_are_deleted(uow_factory: UowFactory) -> None:
 def test_nothing_is_kept_without_a_commit(backend: str, request: pytest.FixtureRequest) -> None:
     # The in-memory fake applies writes at once; unit tests assert on uow.committed instead.
     user = make_user()
-    uow_factory = next(rolled_back_uow_factory(request.getfixturevalue(f"{backend}_engine")))
-    with uow_factory() as uow:
-        uow.users.add_many([user])
-    with uow_factory() as uow:
-        assert uow.users.get(user.id) is None
+    with rolled_back_uow_factory(request.getfixturevalue(f"{backend}_engine")) as uow_factory:
+        with uow_factory() as uow:
+            uow.users.add_many([user])
+        with uow_factory() as uow:
+            assert uow.users.get(user.id) is None

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.application.dto import GenerateRecommendationsCommand, Source
+from app.application.use_cases.generate_recommendations import GenerateRecommendations, RankingPolicy
+from app.application.use_cases.trending import TrendingPosts
+from app.domain.entities import InteractionType
+from tests.builders import make_interaction, make_post, make_user
+from tests.fakes import FakeModelProvider, FakeRecommender, FixedClock, InMemoryUnitOfWorkFactory
+
+WEIGHTS = {"view": 1.0, "click": 2.0, "like": 5.0, "share": 10.0}
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    clock = FixedClock()
+    uows = InMemoryUnitOfWorkFactory()
+    reader, author = make_user(), make_user()
+    posts = [
+        make_post(author_id=author.id, created_at=clock.now() - timedelta(hours=i + 1)) for i in range(5)
+    ]
+    own = make_post(author_id=reader.id, created_at=clock.now() - timedelta(hours=1))
+    uows.store.users.add_many([reader, author])
+    uows.store.posts.add_many([*posts, own])
+    return {"clock": clock, "uows": uows, "reader": reader, "author": author, "posts": posts, "own": own}
+
+
+def _use_case(
+    world: dict[str, Any], model: FakeRecommender | None, ttl_minutes: int = 60
+) -> GenerateRecommendations:
+    trending = TrendingPosts(
+        world["uows"], world["clock"], weights=WEIGHTS, window=timedelta(hours=72), cache_seconds=0
+    )
+    policy = RankingPolicy(ttl=timedelta(minutes=ttl_minutes), top_n=50)
+    return GenerateRecommendations(world["uows"], FakeModelProvider(model), trending, world["clock"], policy)
+
+
+def _interact(
+    world: dict[str, Any], user: Any, post: Any, kind: InteractionType = InteractionType.VIEW
+) -> None:
+    world["uows"].store.interactions.add_many(
+        [make_interaction(user_id=user.id, post_id=post.id, kind=kind, created_at=world["clock"].now())]
+    )
+
+
+def _scores(world: dict[str, Any]) -> dict[Any, float]:
+    posts = world["posts"]
+    table = {p.id: 0.9 - 0.1 * i for i, p in enumerate(posts)}
+    table[world["own"].id] = 1.0
+    return table
+
+
+def test_a_user_without_history_gets_trending_posts(world: dict[str, Any]) -> None:
+    other = make_user()
+    world["uows"].store.users.add_many([other])
+    _interact(world, other, world["posts"][3], InteractionType.SHARE)
+    result = _use_case(world, FakeRecommender(_scores(world))).execute(
+        GenerateRecommendationsCommand(world["reader"].id, limit=5)
+    )
+    assert result.source is Source.COLD_START
+    assert [r.post_id for r in result.recommendations] == [world["posts"][3].id]
+    assert result.recommendations[0].reason.value == "trending"
+
+
+def test_an_unknown_user_gets_cold_start_recommendations_not_an_error(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0], InteractionType.LIKE)
+    result = _use_case(world, None).execute(GenerateRecommendationsCommand(make_user().id, limit=5))
+    assert result.source is Source.COLD_START
+    assert [r.post_id for r in result.recommendations] == [world["posts"][0].id]
+    assert result.model_version is None
+
+
+def test_a_user_with_history_gets_model_results_without_own_or_seen_posts(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    result = _use_case(world, FakeRecommender(_scores(world))).execute(
+        GenerateRecommendationsCommand(world["reader"].id, limit=10)
+    )
+    returned = [r.post_id for r in result.recommendations]
+    assert result.source is Source.MODEL
+    assert world["own"].id not in returned
+    assert world["posts"][0].id not in returned
+    assert returned == [p.id for p in world["posts"][1:]]
+    assert result.total == 4
+    assert result.model_version == "v1"
+
+
+def test_seen_posts_are_included_when_asked(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    result = _use_case(world, FakeRecommender(_scores(world))).execute(
+        GenerateRecommendationsCommand(world["reader"].id, limit=10, exclude_seen=False)
+    )
+    returned = [r.post_id for r in result.recommendations]
+    assert returned[0] == world["posts"][0].id
+    assert world["own"].id not in returned
+
+
+def test_computed_results_are_stored_and_served_as_precomputed_next_time(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)))
+    first = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    assert world["uows"].last.committed
+    second = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    assert second.source is Source.PRECOMPUTED
+    assert second.recommendations == first.recommendations
+
+
+def test_a_post_seen_after_precomputation_is_filtered_out_at_once(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)))
+    first = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    _interact(world, world["reader"], world["posts"][1])
+    second = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    assert first.recommendations[0].post_id == world["posts"][1].id
+    assert world["posts"][1].id not in [r.post_id for r in second.recommendations]
+
+
+def test_stored_rows_expire_after_the_ttl(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)), ttl_minutes=10)
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    world["clock"].advance(minutes=11)
+    assert use_case.execute(GenerateRecommendationsCommand(world["reader"].id)).source is Source.MODEL
+
+
+def test_cold_start_lists_are_not_stored(world: dict[str, Any]) -> None:
+    _use_case(world, FakeRecommender(_scores(world))).execute(
+        GenerateRecommendationsCommand(world["reader"].id)
+    )
+    assert world["uows"].store.recommendations.rows == {}
+
+
+def test_offset_pages_do_not_overlap_and_cover_the_list(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)))
+    pages = [
+        use_case.execute(
+            GenerateRecommendationsCommand(world["reader"].id, limit=2, offset=o)
+        ).recommendations
+        for o in (0, 2, 4)
+    ]
+    ids = [r.post_id for p in pages for r in p]
+    assert ids == [p.id for p in world["posts"][1:]]
+
+
+def test_posts_the_feed_already_shows_are_excluded(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    shown = frozenset({world["posts"][1].id})
+    result = _use_case(world, FakeRecommender(_scores(world))).execute(
+        GenerateRecommendationsCommand(world["reader"].id, exclude_post_ids=shown)
+    )
+    assert world["posts"][1].id not in [r.post_id for r in result.recommendations]
+
+
+def test_without_a_model_a_user_with_history_still_gets_trending(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    other = make_user()
+    world["uows"].store.users.add_many([other])
+    _interact(world, other, world["posts"][2], InteractionType.LIKE)
+    result = _use_case(world, None).execute(GenerateRecommendationsCommand(world["reader"].id))
+    assert result.source is Source.COLD_START
+    assert [r.post_id for r in result.recommendations] == [world["posts"][2].id]
