@@ -205,6 +205,8 @@ def test_with_no_active_model_nothing_is_served_and_the_reason_is_given(tmp_path
     assert holder.refresh() is False
     assert holder.current() is None
     assert "no model is active" in (holder.last_error or "")
+    with pytest.raises(ModelUnavailable, match="no model is active"):
+        holder.require()
 
 
 def test_refresh_picks_up_a_promotion_and_then_nothing_until_the_next(tmp_path: Path) -> None:
@@ -212,6 +214,7 @@ def test_refresh_picks_up_a_promotion_and_then_nothing_until_the_next(tmp_path: 
     publish(registry, "v1")
     assert holder.refresh() is True
     assert served_version(holder) == "v1"
+    assert holder.require().version == "v1"
     assert holder.last_error is None
     assert holder.refresh() is False
     publish(registry, "v2")

@@ -114,6 +114,13 @@ class ModelHolder:
         with self._swap_lock:
             return self._model
 
+    def require(self) -> Recommender:
+        """The model being served; raises ModelUnavailable (with the reason) when there is none."""
+        model = self.current()
+        if model is None:
+            raise ModelUnavailable(self._last_error or "no model loaded")
+        return model
+
     @property
     def last_error(self) -> str | None:
         """Why the active model is not being served (for /health); None when all is well."""
