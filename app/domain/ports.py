@@ -90,10 +90,17 @@ class RecommendationRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: commits only when told to, rolls back on exit otherwise."""
 
-    users: UserRepository
-    posts: PostRepository
-    interactions: InteractionRepository
-    recommendations: RecommendationRepository
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def posts(self) -> PostRepository: ...
+
+    @property
+    def interactions(self) -> InteractionRepository: ...
+
+    @property
+    def recommendations(self) -> RecommendationRepository: ...
 
     def __enter__(self) -> Self: ...
 
