@@ -1,0 +1,134 @@
+"""Splits, external dataset parsing and end-to-end evaluation against baselines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.infrastructure.ml.config import KnnConfig
+from training.datasets import load_interaction_file
+from training.evaluate import fit_and_evaluate, format_table, main
+from training.splits import random_split, temporal_split
+
+NOW = datetime(2026, 1, 31, tzinfo=UTC)
+
+
+def make_clustered(n_users: int = 240, n_posts: int = 300, n_topics: int = 5, seed: int = 1) -> pd.DataFrame:
+    """Users interact mostly with posts of their own topic, popular ones more often."""
+    rng = np.random.default_rng(seed)
+    per_topic = n_posts // n_topics
+    popularity = 1.0 / np.arange(1, per_topic + 1)
+    rows = []
+    for u in range(n_users):
+        topic = u % n_topics
+        own = (
+            rng.choice(per_topic, size=15, replace=False, p=popularity / popularity.sum()) + topic * per_topic
+        )
+        noise = rng.choice(n_posts, size=2, replace=False)
+        for p in [*own, *noise]:
+            when = NOW - timedelta(hours=float(rng.uniform(0, 720)))
+            rows.append((f"u{u}", f"p{p}", str(rng.choice(["view", "click", "like"])), when))
+    frame = pd.DataFrame(rows, columns=["user_id", "post_id", "interaction_type", "created_at"])
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def test_the_temporal_split_holds_out_the_last_fifth_of_each_active_user() -> None:
+    frame = make_clustered(n_users=20)
+    small = pd.DataFrame(
+        {
+            "user_id": ["tiny"] * 3,
+            "post_id": ["p1", "p2", "p3"],
+            "interaction_type": "like",
+            "created_at": pd.to_datetime([NOW] * 3, utc=True),
+        }
+    )
+    train, test = temporal_split(pd.concat([frame, small]), test_fraction=0.2, min_interactions=5)
+    assert "tiny" not in set(test["user_id"])
+    assert "tiny" in set(train["user_id"])
+    for user, held in test.groupby("user_id"):
+        kept = train[train["user_id"] == user]
+        assert held["created_at"].min() >= kept["created_at"].max()
+        assert len(held) == round(0.2 * (len(held) + len(kept)))
+
+
+def test_the_random_split_is_reproducible_and_keeps_each_post_on_one_side() -> None:
+    frame = make_clustered(n_users=30)
+    train, test = random_split(frame, test_fraction=0.25, seed=7)
+    again_train, _ = random_split(frame, test_fraction=0.25, seed=7)
+    assert train.index.equals(again_train.index)
+    overlap = train.merge(test, on=["user_id", "post_id"])
+    assert overlap.empty
+    assert len(test) / len(frame) == pytest.approx(0.25, abs=0.05)
+
+
+def test_a_headed_csv_with_ratings_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_text("user,item,rating,timestamp\n1,10,4.5,1700000000\n2,10,3,1700003600\n")
+    frame = load_interaction_file(path, "csv")
+    assert list(frame.columns) == ["user_id", "post_id", "weight", "created_at"]
+    assert frame["user_id"].tolist() == ["1", "2"]
+    assert frame["weight"].tolist() == [4.5, 3.0]
+    assert frame["created_at"].iloc[0] == pd.Timestamp(1_700_000_000, unit="s", tz="UTC")
+
+
+def test_a_csv_with_a_weight_column_and_iso_times_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "weights.csv"
+    path.write_text("user,item,weight,timestamp\na,x,2,2026-01-01T10:00:00Z\n")
+    frame = load_interaction_file(path, "csv")
+    assert frame["created_at"].iloc[0] == pd.Timestamp("2026-01-01T10:00:00Z")
+
+
+def test_a_csv_without_the_expected_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("who,what\n1,2\n")
+    with pytest.raises(ValueError, match="expected columns"):
+        load_interaction_file(path, "csv")
+
+
+def test_movielens_u_data_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "u.data"
+    path.write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    frame = load_interaction_file(path, "movielens")
+    assert frame["user_id"].tolist() == ["196", "186"]
+    assert frame["post_id"].tolist() == ["242", "302"]
+    assert frame["created_at"].dt.tz is not None
+
+
+def test_the_model_beats_popularity_and_random_on_clustered_data() -> None:
+    train, test = temporal_split(make_clustered())
+    result = fit_and_evaluate(train, test, config=KnnConfig(n_neighbors=20), k_values=(5, 10))
+    assert result["users"] > 100
+    assert result["model"]["ndcg@10"] > 1.5 * result["popularity"]["ndcg@10"]
+    assert result["popularity"]["ndcg@10"] > result["random"]["ndcg@10"]
+    assert result["config"]["blend_content"] == 0.0  # no post text
+    assert "model" in format_table(result)
+
+
+def test_tuning_picks_a_config_from_the_grid_on_training_data_only() -> None:
+    train, test = temporal_split(make_clustered())
+    result = fit_and_evaluate(train, test, tune=True)
+    assert len(result["tuning"]) == 3 * 4 * 2
+    assert result["config"]["n_neighbors"] in (20, 50, 100, 200)
+
+
+def test_the_cli_evaluates_an_external_file_and_prints_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = make_clustered(n_users=60)
+    path = tmp_path / "u.data"
+    seconds = frame["created_at"].astype("int64") // 10**9
+    lines = [
+        f"{u[1:]}\t{p[1:]}\t4\t{t}"
+        for u, p, t in zip(frame["user_id"], frame["post_id"], seconds, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["--dataset", str(path), "--format", "movielens", "--split", "random", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"model", "popularity", "random", "split"} <= set(out)
+    assert 0.0 <= out["model"]["ndcg@10"] <= 1.0
