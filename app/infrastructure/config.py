@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(5, ge=1)
+    auto_migrate: bool = Field(
+        True, description="migrate an embedded SQLite database at start; PostgreSQL is migrated by alembic"
+    )
 
     weights: InteractionWeights = InteractionWeights()
     blend: BlendWeights = BlendWeights()

@@ -1,0 +1,125 @@
+"""The composition root: turns Settings into concrete adapters and use cases. Nothing else wires."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.application.use_cases.generate_recommendations import GenerateRecommendations, RankingPolicy
+from app.application.use_cases.health import CheckHealth
+from app.application.use_cases.maintenance import DeleteExpiredRecommendations
+from app.application.use_cases.track_interactions import TrackInteractions
+from app.application.use_cases.trending import TrendingPosts
+from app.domain.ports import Clock
+from app.infrastructure.clock import SystemClock
+from app.infrastructure.config import Settings
+from app.infrastructure.db.engine import build_engine, build_session_factory, normalise_url
+from app.infrastructure.db.migrate import upgrade_to_head
+from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
+from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore
+from app.infrastructure.ml.registry import ModelRegistry
+from app.shared import metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    models: ModelHolder
+    generate: GenerateRecommendations
+    track: TrackInteractions
+    health: CheckHealth
+    cleanup: DeleteExpiredRecommendations
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Load the active model and start the background loops (registry watch, TTL cleanup)."""
+        self._refresh_model()
+        self._every(self.settings.model.reload_interval_seconds, self._refresh_model, "model-watch")
+        self._every(self.settings.cleanup_interval_seconds, self._cleanup, "ttl-cleanup")
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.engine.dispose()
+
+    def _every(self, seconds: float, job: Callable[[], None], name: str) -> None:
+        if seconds <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    job()
+                except Exception:  # a background loop must outlive any one failure
+                    logger.exception("background job %s failed; retrying next interval", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _refresh_model(self) -> None:
+        before = self.models.current()
+        self.models.refresh()
+        after = self.models.current()
+        metrics.set_model_version(before.version if before else None, after.version if after else None)
+
+    def _cleanup(self) -> None:
+        deleted = self.cleanup.execute()
+        if deleted:
+            logger.info("deleted expired recommendations", extra={"rows": deleted})
+
+
+def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+    clock = clock or SystemClock()
+    if settings.auto_migrate and normalise_url(settings.database_url).startswith("sqlite"):
+        upgrade_to_head(settings.database_url)
+    engine = build_engine(
+        settings.database_url,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        pool_size=settings.db_pool_size,
+    )
+    session_factory = build_session_factory(engine)
+
+    def uow_factory() -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory)
+
+    def probe() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            raise translate(error) from error
+
+    models = ModelHolder(RegistryModelStore(ModelRegistry(settings.model.models_dir)))
+    weights = settings.weights.as_dict()
+    trending = TrendingPosts(
+        uow_factory,
+        clock,
+        weights=weights,
+        window=timedelta(hours=settings.trending_window_hours),
+        cache_seconds=settings.trending_cache_seconds,
+    )
+    policy = RankingPolicy(
+        ttl=timedelta(seconds=settings.recommendation_ttl_seconds), top_n=settings.precompute_top_n
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        models=models,
+        generate=GenerateRecommendations(uow_factory, models, trending, clock, policy),
+        track=TrackInteractions(uow_factory, clock),
+        health=CheckHealth(probe, models, clock),
+        cleanup=DeleteExpiredRecommendations(uow_factory, clock),
+    )

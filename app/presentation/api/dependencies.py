@@ -1,0 +1,49 @@
+"""One-line getters over the container kept in lifespan state; tests override them."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from app.application.use_cases.generate_recommendations import GenerateRecommendations
+from app.application.use_cases.health import CheckHealth
+from app.application.use_cases.track_interactions import TrackInteractions
+from app.bootstrap import Container
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.state.container
+    return container
+
+
+def get_generate(request: Request) -> GenerateRecommendations:
+    return get_container(request).generate
+
+
+def get_track(request: Request) -> TrackInteractions:
+    return get_container(request).track
+
+
+def get_health(request: Request) -> CheckHealth:
+    return get_container(request).health
+
+
+def require_api_key(
+    request: Request,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """When ML_SERVICE_API_KEY is set, X-API-Key (or Authorization: Bearer) must match it."""
+    expected = get_container(request).settings.api_key
+    if not expected:
+        return
+    given = x_api_key or (
+        authorization[7:] if authorization and authorization.startswith("Bearer ") else None
+    )
+    if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header")
+
+
+ApiKey = Depends(require_api_key)

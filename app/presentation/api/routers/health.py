@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from app.application.dto import HealthState
+from app.application.use_cases.health import CheckHealth
+from app.presentation.api.dependencies import get_health
+from app.presentation.api.schemas import HealthResponse
+from app.shared import metrics
+
+router = APIRouter(tags=["health"])
+Health = Annotated[CheckHealth, Depends(get_health)]
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def health(use_case: Health) -> JSONResponse:
+    """healthy; degraded (no model: cold start only); unhealthy (no database: 503)."""
+    report = use_case.execute()
+    body = HealthResponse(
+        status=report.status.value,
+        timestamp=report.timestamp,
+        model_version=report.model_version,
+        model_loaded=report.model_loaded,
+        database={"ok": report.database_ok, "error": report.database_error},
+        model_error=report.model_error,
+    )
+    status = 503 if report.status is HealthState.UNHEALTHY else 200
+    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+
+
+@router.get("/health/live")
+def live() -> dict[str, str]:
+    """The process answers: restart it only when this fails."""
+    return {"status": "alive"}
+
+
+@router.get("/health/ready")
+def ready(use_case: Health) -> JSONResponse:
+    """Ready for traffic when the database answers (without a model it serves cold start)."""
+    report = use_case.execute()
+    ok = report.database_ok
+    return JSONResponse({"status": "ready" if ok else "not_ready"}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import ValidationError
+
+from app.application.dto import InteractionInput, RejectedItem, TrackInteractionsCommand
+from app.application.use_cases.track_interactions import TrackInteractions
+from app.domain.entities import InteractionType
+from app.presentation.api.dependencies import get_track
+from app.presentation.api.errors import field_errors
+from app.presentation.api.schemas import (
+    InteractionBatch,
+    InteractionIn,
+    RejectedOut,
+    TrackBody,
+    TrackResponse,
+)
+from app.shared import metrics
+
+router = APIRouter(prefix="/interactions", tags=["interactions"])
+
+
+@router.post("/track", status_code=202, response_model=TrackResponse)
+def track(
+    body: Annotated[TrackBody, Body()],
+    use_case: Annotated[TrackInteractions, Depends(get_track)],
+) -> TrackResponse:
+    """One interaction, or a batch of up to 500; each bad item is reported, the good ones stored."""
+    command = _command(body)
+    result = use_case.execute(command)
+    metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
+    metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
+    metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))
+    return TrackResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[RejectedOut(index=r.index, field=r.field, error=r.error) for r in result.rejected],
+    )
+
+
+def _command(body: InteractionIn | InteractionBatch) -> TrackInteractionsCommand:
+    if isinstance(body, InteractionIn):
+        return TrackInteractionsCommand([_input(0, body)])
+    items: list[InteractionInput] = []
+    rejected: list[RejectedItem] = []
+    for index, raw in enumerate(body.interactions):
+        try:
+            items.append(_input(index, InteractionIn.model_validate(raw)))
+        except ValidationError as error:
+            first = field_errors(error.errors())[0]
+            rejected.append(RejectedItem(index, f"{first['field']}: {first['message']}", first["field"]))
+    return TrackInteractionsCommand(items, already_rejected=rejected)
+
+
+def _input(index: int, item: InteractionIn) -> InteractionInput:
+    return InteractionInput(
+        index=index,
+        user_id=item.user_id,
+        post_id=item.post_id,
+        kind=InteractionType(item.interaction_type),
+        metadata=item.metadata,
+        event_id=item.event_id,
+        created_at=item.created_at,
+    )

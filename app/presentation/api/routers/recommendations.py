@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import time
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
+from app.application.use_cases.generate_recommendations import GenerateRecommendations
+from app.presentation.api.dependencies import get_generate
+from app.presentation.api.schemas import (
+    GenerateRequest,
+    GenerateResponse,
+    LegacyRecommendationsResponse,
+    RecommendationMetadata,
+    RecommendationOut,
+)
+from app.shared import metrics
+
+router = APIRouter(prefix="/recommendations", tags=["recommendations"])
+Generate = Annotated[GenerateRecommendations, Depends(get_generate)]
+
+
+@router.post("/generate", response_model=GenerateResponse)
+def generate(body: GenerateRequest, use_case: Generate) -> GenerateResponse:
+    """Ranked posts for a user's feed; unknown users get cold-start (trending) posts."""
+    command = GenerateRecommendationsCommand(
+        user_id=body.user_id,
+        limit=body.limit,
+        offset=body.offset,
+        exclude_seen=body.context.exclude_seen,
+        exclude_post_ids=frozenset(body.context.exclude_post_ids),
+    )
+    result = _measured(use_case, command)
+    return GenerateResponse(
+        user_id=result.user_id,
+        recommendations=_out(result),
+        metadata=RecommendationMetadata(
+            total=result.total,
+            model_version=result.model_version,
+            generated_at=result.generated_at,
+            source=result.source.value,
+        ),
+    )
+
+
+@router.get("/{user_id}", response_model=LegacyRecommendationsResponse)
+def for_user(
+    user_id: UUID,
+    use_case: Generate,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+) -> LegacyRecommendationsResponse:
+    """The older client's read: same ranking, a smaller envelope."""
+    result = _measured(use_case, GenerateRecommendationsCommand(user_id=user_id, limit=limit, offset=offset))
+    return LegacyRecommendationsResponse(recommendations=_out(result), model_version=result.model_version)
+
+
+def _measured(
+    use_case: GenerateRecommendations, command: GenerateRecommendationsCommand
+) -> RecommendationsResult:
+    started = time.perf_counter()
+    result = use_case.execute(command)
+    source = result.source.value
+    metrics.RECOMMENDATION_LATENCY.labels(source).observe(time.perf_counter() - started)
+    metrics.RECOMMENDATION_REQUESTS.labels(source).inc()
+    metrics.RECOMMENDATIONS_SERVED.labels(source).inc(len(result.recommendations))
+    if command.exclude_seen:
+        metrics.CACHE_LOOKUPS.labels("hit" if result.source is Source.PRECOMPUTED else "miss").inc()
+    return result
+
+
+def _out(result: RecommendationsResult) -> list[RecommendationOut]:
+    return [
+        RecommendationOut(post_id=r.post_id, score=r.score, reason=r.reason.value)
+        for r in result.recommendations
+    ]

@@ -1,0 +1,113 @@
+"""Request and response schemas: the HTTP contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+
+MAX_EXCLUDED_POSTS = 500
+MAX_BATCH = 500
+
+
+class RecommendationContext(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    exclude_seen: bool = True
+    exclude_post_ids: list[UUID] = Field(default_factory=list, max_length=MAX_EXCLUDED_POSTS)
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UUID
+    limit: int = Field(50, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=1000)
+    context: RecommendationContext = Field(default_factory=RecommendationContext)
+
+
+class RecommendationOut(BaseModel):
+    post_id: UUID
+    score: float = Field(ge=0, le=1)
+    reason: str
+
+
+class RecommendationMetadata(BaseModel):
+    total: int
+    model_version: str | None
+    generated_at: datetime
+    source: Literal["model", "precomputed", "cold_start"]
+
+
+class GenerateResponse(BaseModel):
+    user_id: UUID
+    recommendations: list[RecommendationOut]
+    metadata: RecommendationMetadata
+
+
+class LegacyRecommendationsResponse(BaseModel):
+    recommendations: list[RecommendationOut]
+    model_version: str | None
+
+
+class InteractionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UUID
+    post_id: UUID
+    interaction_type: Literal["view", "click", "like", "share"]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    event_id: str | None = Field(None, min_length=1, max_length=128)
+    created_at: AwareDatetime | None = Field(
+        None, description="when it happened; the server's time if absent"
+    )
+
+
+InteractionItem = Annotated[dict[str, Any], WithJsonSchema(InteractionIn.model_json_schema())]
+
+
+class InteractionBatch(BaseModel):
+    """Items are validated one by one, so a bad item is reported without losing the good ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interactions: list[InteractionItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _track_shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "interactions" in value else "single"
+
+
+TrackBody = Annotated[
+    Annotated[InteractionIn, Tag("single")] | Annotated[InteractionBatch, Tag("batch")],
+    Discriminator(_track_shape),
+]
+
+
+class RejectedOut(BaseModel):
+    index: int
+    field: str | None
+    error: str
+
+
+class TrackResponse(BaseModel):
+    status: Literal["tracked"] = "tracked"
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    timestamp: datetime
+    model_version: str | None
+    model_loaded: bool
+    database: dict[str, Any]
+    model_error: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: Any = None
