@@ -32,7 +32,7 @@ class PrecomputeRecommendations:
         self._ttl = ttl
         self._top_n = top_n
 
-    def execute(self, user_ids: Iterable[UUID], progress: Callable[[int], None] | None = None) -> int:
+    def execute(self, user_ids: Iterable[UUID], progress: Callable[[int], object] | None = None) -> int:
         """Stores top-N (own and seen posts excluded) for each user with history; returns users stored."""
         stored = 0
         for user_id in user_ids:

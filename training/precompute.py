@@ -1,0 +1,83 @@
+"""Precompute top-N recommendations for recently active users into user_recommendation.
+
+uv run python -m training.precompute --limit 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from tqdm import tqdm
+
+from app.application.use_cases.maintenance import PrecomputeRecommendations
+from app.infrastructure.clock import SystemClock
+from app.infrastructure.config import Settings
+from app.infrastructure.db.engine import build_engine, build_session_factory
+from app.infrastructure.db.orm import InteractionRow
+from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
+from app.infrastructure.ml.model_loader import RegistryModelStore
+from app.infrastructure.ml.registry import ModelRegistry
+
+
+def precompute_active_users(
+    database_url: str, registry: ModelRegistry, settings: Settings, *, limit: int
+) -> int:
+    """Stores top-N for the `limit` most recently active users with the active model; returns users stored."""
+    version = registry.active_version()
+    if version is None:
+        raise ValueError("no active model to precompute with: train and promote one first")
+    model = RegistryModelStore(registry).load(version)
+    engine = build_engine(database_url)
+    try:
+        sessions = build_session_factory(engine)
+        with sessions() as session:
+            latest = func.max(InteractionRow.created_at)
+            stmt = (
+                select(InteractionRow.user_id)
+                .group_by(InteractionRow.user_id)
+                .order_by(latest.desc())
+                .limit(limit)
+            )
+            users: list[uuid.UUID] = list(session.scalars(stmt))
+        use_case = PrecomputeRecommendations(
+            lambda: SqlAlchemyUnitOfWork(sessions),
+            model,
+            SystemClock(),
+            ttl=timedelta(seconds=settings.recommendation_ttl_seconds),
+            top_n=settings.precompute_top_n,
+        )
+        with tqdm(total=len(users), desc="precompute", file=sys.stderr) as bar:
+            return use_case.execute(users, progress=lambda n: bar.update(n))
+    finally:
+        engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", help="default: DATABASE_URL or the embedded SQLite file")
+    parser.add_argument("--limit", type=int, default=5000, help="how many recently active users")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    try:
+        stored = precompute_active_users(
+            args.database_url or settings.database_url,
+            ModelRegistry(settings.model.models_dir),
+            settings,
+            limit=args.limit,
+        )
+    except ValueError as error:
+        print(f"precompute failed: {error}", file=sys.stderr)
+        return 1
+    print(f"precomputed recommendations for {stored} users")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
