@@ -34,7 +34,7 @@ class TrainingOutcome:
     mlflow_run_id: str | None = None
 
 
-def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -180,7 +180,7 @@ def _conclude(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _arguments(argv)
+    args = parse_arguments(argv)
     try:
         outcome = run(args, Settings())
     except (FileNotFoundError, ValueError) as error:

@@ -38,6 +38,13 @@ class ModelSettings(BaseModel):
     reload_interval_seconds: float = Field(5.0, ge=0, description="0 disables the registry watch")
 
 
+class ValidationThresholds(BaseModel):
+    """What `training.validate_model` demands of the active model's held-out metrics."""
+
+    min_ndcg_at_10: float = Field(0.0, ge=0, le=1)
+    min_lift_over_popularity: float = Field(1.0, ge=0, description="ndcg@10 / popularity's ndcg@10")
+
+
 class Settings(BaseSettings):
     """Every setting of the service. Environment variables use the ML_ prefix, except DATABASE_URL."""
 
@@ -63,6 +70,7 @@ class Settings(BaseSettings):
     weights: InteractionWeights = InteractionWeights()
     blend: BlendWeights = BlendWeights()
     model: ModelSettings = ModelSettings()
+    validation: ValidationThresholds = ValidationThresholds()
 
     recommendation_ttl_seconds: int = Field(3600, ge=0, description="0 disables precomputed rows")
     precompute_top_n: int = Field(200, ge=1, le=1000)

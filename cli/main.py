@@ -1,0 +1,106 @@
+"""`ml-service`: one command line for the demo, the server and every job.
+
+uv run ml-service demo        # demo data → embedded SQLite → trained model → API on :8000
+uv run ml-service serve --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+# Subcommands that hand their arguments to a module's main(argv).
+PASS_THROUGH = {
+    "generate": ("data.generate_fake_data", "generate synthetic users, posts and interactions"),
+    "seed": ("data.seed_database", "load a generated dataset into the database"),
+    "train": ("training.train", "train, evaluate, register, promote through the gate, precompute"),
+    "evaluate": ("training.evaluate", "evaluate the model against baselines on a held-out split"),
+    "retrain": ("training.retrain", "scheduled retraining from the database"),
+    "precompute": ("training.precompute", "precompute recommendations for active users"),
+    "validate": ("training.validate_model", "check the active model (the CI gate)"),
+    "models": ("training.export_model", "list, promote, roll back and verify registered models"),
+}
+
+
+def serve(host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metric samples here; /metrics adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ml-service-metrics-")
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload, log_config=None)
+
+
+def migrate() -> int:
+    from app.infrastructure.config import Settings
+    from app.infrastructure.db.migrate import current_revision, upgrade_to_head
+
+    url = Settings().database_url
+    upgrade_to_head(url)
+    print(f"database at revision {current_revision(url)}")
+    return 0
+
+
+def cleanup() -> int:
+    from app.application.use_cases.maintenance import DeleteExpiredRecommendations
+    from app.infrastructure.clock import SystemClock
+    from app.infrastructure.config import Settings
+    from app.infrastructure.db.engine import build_engine, build_session_factory
+    from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
+
+    engine = build_engine(Settings().database_url)
+    sessions = build_session_factory(engine)
+    deleted = DeleteExpiredRecommendations(lambda: SqlAlchemyUnitOfWork(sessions), SystemClock()).execute()
+    engine.dispose()
+    print(f"deleted {deleted} expired recommendations")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ml-service", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser("demo", help="demo data, embedded database, trained model, API on :8000")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--users", type=int, default=200)
+    demo.add_argument("--posts", type=int, default=1000)
+    demo.add_argument("--interactions", type=int, default=20000)
+    demo.add_argument("--no-serve", action="store_true", help="prepare everything, do not start the API")
+    run = commands.add_parser("serve", help="run the API")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    commands.add_parser("migrate", help="create or upgrade the database schema (alembic upgrade head)")
+    commands.add_parser("cleanup", help="delete expired precomputed recommendations")
+    for name, (_, help_text) in PASS_THROUGH.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASS_THROUGH:
+        module = importlib.import_module(PASS_THROUGH[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from cli.demo import run_demo
+
+        return run_demo(args)
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers, args.reload)
+        return 0
+    if args.command == "migrate":
+        return migrate()
+    return cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
