@@ -48,6 +48,7 @@ class UserKnn:
         *,
         n_neighbors: int = 50,
         item_weighting: str = "bm25",
+        max_item_user_share: float = 1.0,
         similarity_exponent: float = 1.0,
         users_per_item_cap: int = 1000,
         max_fold_in_candidates: int = 2000,
@@ -56,6 +57,7 @@ class UserKnn:
     ) -> None:
         self.n_neighbors = n_neighbors
         self.item_weighting = item_weighting
+        self.max_item_user_share = max_item_user_share
         self.similarity_exponent = similarity_exponent
         self.users_per_item_cap = users_per_item_cap
         self.max_fold_in_candidates = max_fold_in_candidates
@@ -64,7 +66,9 @@ class UserKnn:
 
     def fit(self, matrix: sp.csr_matrix, progress: Progress | None = None) -> UserKnn:
         """Precompute every user's top-k neighbours (self excluded) with batched kneighbors."""
-        self.weighting_ = ItemWeighting.fit(matrix, self.item_weighting)
+        self.weighting_ = ItemWeighting.fit(
+            matrix, self.item_weighting, max_user_share=self.max_item_user_share
+        )
         self.normed_ = l2_normalise_rows(self.weighting_.apply(matrix))
         # log1p keeps a single share (weight 10) from drowning ten neighbours' likes.
         self.evidence_ = matrix.astype(np.float32, copy=True)

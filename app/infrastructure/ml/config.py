@@ -22,6 +22,9 @@ class KnnConfig:
     # User-KNN.
     n_neighbors: int = 50
     item_weighting: str = "bm25"
+    # Posts touched by more than this share of users are left out of user-user similarity
+    # (measured on generated data: faster and a better NDCG than keeping them).
+    max_item_user_share: float = 0.01
     similarity_exponent: float = 1.0
     users_per_item_cap: int = 1000
     max_fold_in_candidates: int = 2000

@@ -144,33 +144,41 @@ def history_row(
 class ItemWeighting:
     """Column reweighting before similarity: "none", "idf" (log N/df) or "bm25" (Okapi per row).
 
-    Popular posts say little about taste; both schemes shrink their contribution. Fitted
+    Popular posts say little about taste; both schemes shrink their contribution, and posts
+    touched by more than `max_user_share` of all users (and by over 100 users) are dropped
+    from similarity entirely (they dominate the cost of the neighbour search while carrying
+    almost no signal). Fitted
     once on the training matrix and applied identically to rows folded in at request time.
     """
 
     scheme: str
     idf: FloatArray
+    keep: FloatArray
     mean_row_sum: float
     k1: float = 1.2
     b: float = 0.75
 
     @classmethod
-    def fit(cls, matrix: sp.csr_matrix, scheme: str, k1: float = 1.2, b: float = 0.75) -> ItemWeighting:
+    def fit(
+        cls, matrix: sp.csr_matrix, scheme: str, k1: float = 1.2, b: float = 0.75, max_user_share: float = 1.0
+    ) -> ItemWeighting:
         if scheme not in ("none", "idf", "bm25"):
             raise ValueError(f"unknown item weighting {scheme!r}")
         df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
         idf = (np.log(max(matrix.shape[0], 1) / (1.0 + df)) + 1.0).clip(0.1, None).astype(np.float32)
         mean_row_sum = float(np.asarray(matrix.sum(axis=1)).mean()) if matrix.shape[0] else 1.0
-        return cls(scheme=scheme, idf=idf, mean_row_sum=max(mean_row_sum, 1e-9), k1=k1, b=b)
+        # Small catalogues keep everything: the cut is about cost, which only matters at scale.
+        keep = (df <= max(max_user_share * matrix.shape[0], 100.0)).astype(np.float32)
+        return cls(scheme=scheme, idf=idf, keep=keep, mean_row_sum=max(mean_row_sum, 1e-9), k1=k1, b=b)
 
     def _row(self, cols: IntArray, vals: FloatArray, row_sum: float | FloatArray) -> FloatArray:
         if self.scheme == "none":
-            return vals.astype(np.float32)
+            return (vals * self.keep[cols]).astype(np.float32)
         if self.scheme == "idf":
-            return (vals * self.idf[cols]).astype(np.float32)
+            return (vals * self.idf[cols] * self.keep[cols]).astype(np.float32)
         norm = (1.0 - self.b) + self.b * np.asarray(row_sum) / self.mean_row_sum
         tf = vals * (self.k1 + 1.0) / (self.k1 * norm + vals)
-        return (tf * self.idf[cols]).astype(np.float32)
+        return (tf * self.idf[cols] * self.keep[cols]).astype(np.float32)
 
     def apply(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """The reweighted copy of a user×post matrix (same sparsity pattern)."""
@@ -178,6 +186,7 @@ class ItemWeighting:
         row_sums = np.asarray(matrix.sum(axis=1)).ravel().astype(np.float32)
         rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
         out.data = self._row(matrix.indices, matrix.data, row_sums[rows])
+        out.eliminate_zeros()
         return out
 
     def apply_row(self, cols: IntArray, vals: FloatArray) -> FloatArray:

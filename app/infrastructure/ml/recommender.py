@@ -101,6 +101,7 @@ class KnnRecommender:
         self.knn_ = UserKnn(
             n_neighbors=cfg.n_neighbors,
             item_weighting=cfg.item_weighting,
+            max_item_user_share=cfg.max_item_user_share,
             similarity_exponent=cfg.similarity_exponent,
             users_per_item_cap=cfg.users_per_item_cap,
             max_fold_in_candidates=cfg.max_fold_in_candidates,
