@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        populate_by_name=True,
     )
 
     database_url: str = Field(
