@@ -163,3 +163,20 @@ def test_without_a_model_a_user_with_history_still_gets_trending(world: dict[str
     result = _use_case(world, None).execute(GenerateRecommendationsCommand(world["reader"].id))
     assert result.source is Source.COLD_START
     assert [r.post_id for r in result.recommendations] == [world["posts"][2].id]
+
+
+class ExplodingRecommender(FakeRecommender):
+    def recommend(self, query: Any) -> Any:
+        raise IndexError("a bug inside the model")
+
+
+def test_a_model_that_raises_degrades_the_answer_to_trending(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    other = make_user()
+    world["uows"].store.users.add_many([other])
+    _interact(world, other, world["posts"][2], InteractionType.LIKE)
+    result = _use_case(world, ExplodingRecommender({})).execute(
+        GenerateRecommendationsCommand(world["reader"].id)
+    )
+    assert result.source is Source.COLD_START
+    assert [r.post_id for r in result.recommendations] == [world["posts"][2].id]

@@ -13,7 +13,6 @@ from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
 from app.domain.entities import Interaction, Recommendation
 from app.domain.ports import Clock, RecommendationQuery, Recommender, UnitOfWork, UnitOfWorkFactory
-from app.shared.exceptions import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +97,6 @@ class GenerateRecommendations:
             query = RecommendationQuery(user_id, history, exclude, wanted, now, fresh_posts=fresh)
             try:
                 return model.recommend(query), Source.MODEL
-            except ModelUnavailable as error:
-                logger.warning("model %s failed, serving trending: %s", model.version, error)
+            except Exception:  # a faulty model degrades this answer to trending; it never fails it
+                logger.exception("model %s failed, serving trending", model.version)
         return ranking.without(self._trending.execute(), exclude)[:wanted], Source.COLD_START
