@@ -206,7 +206,8 @@ class FakeRecommender:
     def __init__(self, scores: dict[UUID, float], version: str = "v1") -> None:
         self.scores = scores
         self._version = version
-        self.queries: list[object] = []
+        self.queries: list[RecommendationQuery] = []
+        self.trained_at = datetime(2026, 11, 1, tzinfo=UTC)
 
     @property
     def version(self) -> str:

@@ -138,6 +138,11 @@ class Recommender(Protocol):
     @property
     def version(self) -> str: ...
 
+    @property
+    def trained_at(self) -> datetime:
+        """The newest interaction the model learned from; posts after it are new to the model."""
+        ...
+
     def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
         """At most `query.limit` posts, none of them in `query.exclude`."""
         ...

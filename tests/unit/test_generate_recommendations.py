@@ -180,3 +180,12 @@ def test_a_model_that_raises_degrades_the_answer_to_trending(world: dict[str, An
     )
     assert result.source is Source.COLD_START
     assert [r.post_id for r in result.recommendations] == [world["posts"][2].id]
+
+
+def test_only_posts_newer_than_the_model_are_passed_as_fresh_posts(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender(_scores(world))
+    model.trained_at = world["clock"].now() - timedelta(hours=2, minutes=30)
+    _use_case(world, model).execute(GenerateRecommendationsCommand(world["reader"].id))
+    fresh = {p.id for p in model.queries[-1].fresh_posts}
+    assert fresh == {world["posts"][0].id, world["posts"][1].id, world["own"].id}

@@ -91,9 +91,9 @@ class GenerateRecommendations:
     ) -> tuple[list[Recommendation], Source]:
         if model is not None and history:
             now = self._clock.now()
-            fresh = uow.posts.created_since(
-                now - self._policy.fresh_posts_window, self._policy.fresh_posts_limit
-            )
+            # Only posts the model has never seen need to be scored from their content.
+            since = max(model.trained_at, now - self._policy.fresh_posts_window)
+            fresh = uow.posts.created_since(since, self._policy.fresh_posts_limit)
             query = RecommendationQuery(user_id, history, exclude, wanted, now, fresh_posts=fresh)
             try:
                 return model.recommend(query), Source.MODEL
