@@ -12,12 +12,17 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "exploration.ipyn
 SMALL_DATA = {"EXPLORATION_USERS": "60", "EXPLORATION_POSTS": "200", "EXPLORATION_INTERACTIONS": "3000"}
 
 
+def _read() -> nbformat.NotebookNode:
+    notebook: nbformat.NotebookNode = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
+    return notebook
+
+
 def _outputs(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
 
 
 def test_notebook_is_stored_without_outputs() -> None:
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = _read()
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code
     assert all(not cell.outputs and cell.execution_count is None for cell in code)
@@ -31,7 +36,7 @@ def test_notebook_runs_without_errors_and_draws_every_plot(
     monkeypatch.delenv("EXPLORATION_DATA", raising=False)
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend renders PNG outputs
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "matplotlib"))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = _read()
 
     client = nbclient.NotebookClient(
         notebook,
