@@ -1,0 +1,163 @@
+"""Bad input gets a 4xx JSON {"error", "detail"} naming the field; nothing valid in the request is lost."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Deployment, Population
+
+pytestmark = pytest.mark.e2e
+
+SOME_USER = str(uuid.uuid4())
+SOME_POST = str(uuid.uuid4())
+ONE = {"user_id": SOME_USER, "post_id": SOME_POST, "interaction_type": "view"}
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    method: str
+    path: str
+    field: str
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
+    params: dict[str, Any] | None = None
+
+
+GENERATE = "/recommendations/generate"
+TRACK = "/interactions/track"
+CASES = {
+    "a user id that is not a UUID": BadRequest("POST", GENERATE, "body.user_id", {"user_id": "nope"}),
+    "a path user id that is not a UUID": BadRequest("GET", "/recommendations/not-a-uuid", "path.user_id"),
+    "limit 0": BadRequest("POST", GENERATE, "body.limit", {"user_id": SOME_USER, "limit": 0}),
+    "limit 101": BadRequest("POST", GENERATE, "body.limit", {"user_id": SOME_USER, "limit": 101}),
+    "a query limit of 0": BadRequest(
+        "GET", f"/recommendations/{SOME_USER}", "query.limit", params={"limit": 0}
+    ),
+    "a query limit of 101": BadRequest(
+        "GET", f"/recommendations/{SOME_USER}", "query.limit", params={"limit": 101}
+    ),
+    "a negative offset": BadRequest("POST", GENERATE, "body.offset", {"user_id": SOME_USER, "offset": -1}),
+    "a negative query offset": BadRequest(
+        "GET", f"/recommendations/{SOME_USER}", "query.offset", params={"offset": -1}
+    ),
+    "more than 500 excluded posts": BadRequest(
+        "POST",
+        GENERATE,
+        "body.context.exclude_post_ids",
+        {"user_id": SOME_USER, "context": {"exclude_post_ids": [str(uuid.uuid4()) for _ in range(501)]}},
+    ),
+    "an extra field in generate": BadRequest(
+        "POST", GENERATE, "body.surprise", {"user_id": SOME_USER, "surprise": 1}
+    ),
+    "malformed JSON": BadRequest(
+        "POST", GENERATE, "body", content=b'{"user_id": ', headers={"content-type": "application/json"}
+    ),
+    "a body that is not JSON": BadRequest(
+        "POST",
+        GENERATE,
+        "body",
+        content=json.dumps({"user_id": SOME_USER}).encode(),
+        headers={"content-type": "text/plain"},
+    ),
+    "a missing user id": BadRequest("POST", GENERATE, "body.user_id", {"limit": 5}),
+    "an unknown interaction type": BadRequest(
+        "POST", TRACK, "body.interaction_type", {**ONE, "interaction_type": "poke"}
+    ),
+    "an extra field in an interaction": BadRequest("POST", TRACK, "body.surprise", {**ONE, "surprise": True}),
+    "an extra field next to a batch": BadRequest(
+        "POST", TRACK, "body.surprise", {"interactions": [ONE], "surprise": 1}
+    ),
+    "an empty batch": BadRequest("POST", TRACK, "body.interactions", {"interactions": []}),
+    "a batch of 501": BadRequest("POST", TRACK, "body.interactions", {"interactions": [ONE] * 501}),
+    "a tracked post id that is not a UUID": BadRequest(
+        "POST", TRACK, "body.post_id", {**ONE, "post_id": "p1"}
+    ),
+    "malformed JSON to track": BadRequest(
+        "POST", TRACK, "body", content=b"[{,", headers={"content-type": "application/json"}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_a_4xx_json_error_naming_the_field(client: httpx.Client, case: BadRequest) -> None:
+    response = client.request(
+        case.method, case.path, json=case.json, content=case.content, headers=case.headers, params=case.params
+    )
+
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "detail"}
+    assert body["error"] == "validation_error"
+    fields = [problem["field"] for problem in body["detail"]]
+    assert case.field in fields, body
+
+
+def test_a_batch_with_bad_items_stores_the_good_ones(
+    client: httpx.Client, population: Population, deployment: Deployment
+) -> None:
+    user, posts = population.take(), population.post_ids
+    good = [
+        {
+            "user_id": str(user),
+            "post_id": str(posts[0]),
+            "interaction_type": "like",
+            "event_id": f"ok-{uuid.uuid4()}",
+        },
+        {
+            "user_id": str(user),
+            "post_id": str(posts[1]),
+            "interaction_type": "share",
+            "event_id": f"ok-{uuid.uuid4()}",
+        },
+    ]
+    batch = [
+        good[0],
+        {"user_id": str(user), "post_id": str(posts[2]), "interaction_type": "poke"},
+        {"user_id": "not-a-uuid", "post_id": str(posts[2]), "interaction_type": "view"},
+        {"user_id": str(uuid.uuid4()), "post_id": str(posts[2]), "interaction_type": "view"},
+        {"user_id": str(user), "post_id": str(uuid.uuid4()), "interaction_type": "view"},
+        good[1],
+    ]
+    response = client.post("/interactions/track", json={"interactions": batch})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "tracked"
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    rejected = {item["index"]: item for item in body["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4]
+    assert rejected[1]["field"] == "interaction_type"
+    assert rejected[2]["field"] == "user_id"
+    assert rejected[3]["field"] == "user_id"
+    assert rejected[4]["field"] == "post_id"
+    assert all(item["error"] for item in rejected.values())
+    stored = deployment.query(
+        "SELECT event_id FROM user_interaction WHERE event_id IN (:a, :b)",
+        a=good[0]["event_id"],
+        b=good[1]["event_id"],
+    )
+    assert len(stored) == 2
+
+
+def test_an_unknown_route_is_a_json_404(client: httpx.Client) -> None:
+    response = client.get("/no/such/route")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_a_wrong_method_is_a_json_405(client: httpx.Client) -> None:
+    response = client.get("/recommendations/generate/extra")
+    wrong = client.put("/interactions/track", json=ONE)
+
+    assert response.status_code == 404
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "method_not_allowed"
