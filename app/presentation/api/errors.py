@@ -27,10 +27,6 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
-# Tags of the track endpoint's single-or-batch body: not field names, so not shown.
-UNION_TAGS = frozenset({"single", "batch"})
-
-
 def error_body(error: str, detail: Any = None) -> dict[str, Any]:
     return {"error": error, "detail": detail}
 
@@ -41,14 +37,19 @@ UNION_TAGS = frozenset({"single", "batch"})
 
 def field_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic errors as [{"field": "body.limit", "message": ...}]: the field named, no internals."""
-    return [
-        {
-            "field": ".".join(str(part) for part in e.get("loc", ()) if part not in UNION_TAGS),
-            "message": e.get("msg", ""),
-            "type": e.get("type"),
-        }
-        for e in errors
-    ]
+    return [_field_error(e) for e in errors]
+
+
+def _field_error(e: dict[str, Any]) -> dict[str, Any]:
+    loc = tuple(part for part in e.get("loc", ()) if part not in UNION_TAGS)
+    message = e.get("msg", "")
+    if e.get("type") == "json_invalid":
+        # FastAPI puts the character offset into loc: it is not a field, the body as a whole is bad.
+        position = loc[1] if len(loc) > 1 else None
+        reason = (e.get("ctx") or {}).get("error")
+        message = f"{message} at character {position}: {reason}" if reason else message
+        loc = loc[:1]
+    return {"field": ".".join(str(part) for part in loc), "message": message, "type": e.get("type")}
 
 
 def register_error_handlers(app: FastAPI) -> None:
