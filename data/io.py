@@ -184,14 +184,14 @@ def _arrow_frames(block: bytes) -> dict[str, pd.DataFrame]:
     if rows.num_rows:
         present = [c for c in FRAME_COLUMNS["interaction"] if c in rows.column_names]
         frame = rows.select([c for c in present if c != "metadata"]).to_pandas()
-        frame["metadata"] = _metadata_objects(rows.column("metadata")) if "metadata" in present else None
+        frame["metadata"] = metadata_objects(rows.column("metadata")) if "metadata" in present else None
         frame = frame.reindex(columns=FRAME_COLUMNS["interaction"])
         frame["created_at"] = pd.to_datetime(frame["created_at"], format="ISO8601", utc=True)
         frames["interaction"] = frame
     return frames
 
 
-def _metadata_objects(column: pa.ChunkedArray) -> list[Any]:
+def metadata_objects(column: pa.ChunkedArray) -> list[Any]:
     values: list[Any] = column.to_pylist()
     merged = column.combine_chunks()
     if isinstance(merged, pa.StructArray) and any(

@@ -9,23 +9,24 @@ NOTHING, so a second run inserts nothing. Everything is one transaction: a failu
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import Connection, text
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+from sqlalchemy import Connection
 from tqdm import tqdm
 
 from app.infrastructure.db.engine import build_engine
-from data.io import SECTION_KEYS, iter_records
+from data.db_targets import PostgresTarget, SeedError, SqliteTarget
+from data.io import SECTION_KEYS, is_json_lines, iter_byte_blocks, iter_records, metadata_objects, parse_lines
 from data.schemas import validate_file
 
 TABLES = {
@@ -36,14 +37,7 @@ TABLES = {
         ("id", "user_id", "post_id", "interaction_type", "metadata", "event_id", "created_at"),
     ),
 }
-# SQL is built from these constant table and column names only, never from the input file.
 JSON_COLUMNS = {"hashtags", "metadata"}
-UUID_COLUMNS = {"id", "user_id", "post_id", "author_id"}
-SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
-
-
-class SeedError(Exception):
-    """The seed cannot proceed; the message says what to do."""
 
 
 @dataclass
@@ -58,133 +52,94 @@ class TableStats:
         return self.read - self.inserted
 
 
-def iter_batches(path: Path, size: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Records grouped in batches of one kind, in file order (users, then posts, then interactions)."""
+def _json_strings(values: list[Any]) -> pa.Array:
+    return pa.array(
+        [None if v is None else json.dumps(v, separators=(",", ":")) for v in values], pa.string()
+    )
+
+
+def records_table(kind: str, records: list[dict[str, Any]]) -> pa.Table:
+    """The rows of a table from parsed records: JSON columns as text, times as the file's ISO strings."""
+    columns = TABLES[kind][1]
+    values = {column: [record.get(column) for record in records] for column in columns}
+    return pa.table(
+        {column: _json_strings(v) if column in JSON_COLUMNS else pa.array(v) for column, v in values.items()}
+    )
+
+
+def _interactions_table(rows: pa.Table) -> pa.Table:
+    present = rows.column_names
+    metadata = metadata_objects(rows.column("metadata")) if "metadata" in present else [None] * rows.num_rows
+    return pa.table(
+        {
+            **{column: rows.column(column) for column in ("id", "user_id", "post_id", "interaction_type")},
+            "metadata": _json_strings(metadata),
+            "event_id": pa.nulls(rows.num_rows, pa.string()),
+            "created_at": rows.column("created_at"),
+        }
+    )
+
+
+def _block_tables(block: bytes) -> Iterator[tuple[str, pa.Table]]:
+    try:
+        table = pa_json.read_json(io.BytesIO(block))
+    except pa.ArrowInvalid:
+        table = None
+    text_columns = ("record", "id", "created_at")
+    if table is None or any(not pa.types.is_string(table.schema.field(c).type) for c in text_columns):
+        records = parse_lines([line for line in block.splitlines() if line.strip()])
+        for kind in TABLES:
+            subset = [record for record in records if record.get("record") == kind]
+            if subset:
+                yield kind, records_table(kind, subset)
+        return
+    for kind in TABLES:
+        rows = table.filter(pc.equal(table.column("record"), kind))
+        if rows.num_rows:
+            yield (
+                kind,
+                _interactions_table(rows) if kind == "interaction" else records_table(kind, rows.to_pylist()),
+            )
+
+
+def iter_tables(path: Path, batch_size: int = 50_000) -> Iterator[tuple[str, pa.Table]]:
+    """Rows to load, in file order (users, then posts, then interactions), as Arrow tables."""
+    if is_json_lines(path):
+        for block in iter_byte_blocks(path):
+            yield from _block_tables(block)
+        return
     kind, batch = "", list[dict[str, Any]]()
     for record_kind, record in iter_records(path):
-        if record_kind != kind or len(batch) >= size:
-            if batch:
-                yield kind, batch
-            kind, batch = record_kind, []
-        batch.append(record)
+        if (record_kind != kind or len(batch) >= batch_size) and batch:
+            yield kind, records_table(kind, batch)
+            batch = []
+        kind = record_kind
+        if kind in TABLES:
+            batch.append(record)
     if batch:
-        yield kind, batch
+        yield kind, records_table(kind, batch)
 
 
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-class PostgresTarget:
-    """COPY a batch as CSV into a temporary staging table that mirrors the target table."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-    def create_stage(self, table: str) -> None:
-        self.conn.execute(text(f"CREATE TEMP TABLE stage_{table} (LIKE {table}) ON COMMIT DROP"))
-
-    def stage(self, table: str, columns: tuple[str, ...], records: list[dict[str, Any]]) -> None:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerows(
-            [[_json_or_none(r.get(c)) if c in JSON_COLUMNS else r.get(c) for c in columns] for r in records]
-        )
-        buffer.seek(0)
-        self.conn.execute(text(f"TRUNCATE stage_{table}"))
-        self.cursor.copy_expert(
-            f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer
-        )
-
-
-class SqliteTarget:
-    """executemany into a temporary staging table, with values in the formats SQLAlchemy uses on SQLite."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-    def create_stage(self, table: str) -> None:
-        self.conn.execute(text(f"CREATE TEMP TABLE stage_{table} AS SELECT * FROM {table} WHERE 0"))  # noqa: S608
-
-    def stage(self, table: str, columns: tuple[str, ...], records: list[dict[str, Any]]) -> None:
-        placeholders = ", ".join("?" for _ in columns)
-        self.conn.execute(text(f"DELETE FROM stage_{table}"))  # noqa: S608
-        self.cursor.executemany(
-            f"INSERT INTO stage_{table} ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
-            [tuple(self._value(c, r.get(c)) for c in columns) for r in records],
-        )
-
-    @staticmethod
-    def _value(column: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if column in UUID_COLUMNS:
-            return UUID(value).hex
-        if column in JSON_COLUMNS:
-            return _json_or_none(value)
-        if column == "created_at":
-            return datetime.fromisoformat(value).astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
-        return value
-
-
-Target = PostgresTarget | SqliteTarget
-
-
-def _check_usernames(conn: Connection) -> None:
-    taken = conn.execute(
-        text(
-            "SELECT s.username FROM stage_users s JOIN users u ON u.username = s.username AND u.id <> s.id"
-            " LIMIT 5"
-        )
-    ).scalars()
-    names = list(taken)
-    if names:
-        raise SeedError(
-            f"usernames already taken by other users in the database ({', '.join(names)}, ...):"
-            " this is a different dataset; seed it with --reset or into another database"
-        )
-
-
-def _merge(conn: Connection, table: str, columns: tuple[str, ...]) -> int:
-    listed = ", ".join(columns)
-    statement = f"INSERT INTO {table} ({listed}) SELECT {listed} FROM stage_{table} WHERE true"  # noqa: S608
-    result = conn.execute(text(f"{statement} ON CONFLICT DO NOTHING"))
-    return max(result.rowcount, 0)
-
-
-def load(conn: Connection, path: Path, totals: dict[str, int], batch_size: int) -> list[TableStats]:
-    target: Target = PostgresTarget(conn) if conn.dialect.name == "postgresql" else SqliteTarget(conn)
+def load(conn: Connection, path: Path, totals: dict[str, int]) -> list[TableStats]:
+    target = PostgresTarget(conn) if conn.dialect.name == "postgresql" else SqliteTarget(conn)
     stats = {kind: TableStats(table) for kind, (table, _) in TABLES.items()}
-    for table, _ in TABLES.values():
-        target.create_stage(table)
-    bars = {
-        kind: tqdm(total=totals[kind], desc=table, unit="row", disable=None, leave=False)
-        for kind, (table, _) in TABLES.items()
-    }
-    try:
-        for kind, records in iter_batches(path, batch_size):
-            if kind not in TABLES:
-                continue
-            table, columns = TABLES[kind]
+    for kind, (table, _) in TABLES.items():
+        target.begin(table, totals[kind])
+    for kind, rows in iter_tables(path):
+        with tqdm(total=totals[kind], desc=TABLES[kind][0], unit="row", disable=None, leave=False) as bar:
+            bar.update(stats[kind].read)
             started = time.perf_counter()
-            target.stage(table, columns, records)
-            if kind == "user":
-                _check_usernames(conn)
-            stats[kind].inserted += _merge(conn, table, columns)
-            stats[kind].read += len(records)
+            stats[kind].inserted += target.write(TABLES[kind][0], rows)
+            stats[kind].read += rows.num_rows
             stats[kind].seconds += time.perf_counter() - started
-            bars[kind].update(len(records))
-    finally:
-        for bar in bars.values():
-            bar.close()
+            bar.update(rows.num_rows)
+    started = time.perf_counter()
+    target.finish()
+    stats["interaction"].seconds += time.perf_counter() - started
     return list(stats.values())
 
 
-def seed(
-    input_path: Path, database_url: str, reset: bool = False, batch_size: int = 50_000
-) -> list[TableStats]:
+def seed(input_path: Path, database_url: str, reset: bool = False) -> list[TableStats]:
     """Validate, migrate and load; raises SeedError (nothing written) when the input is unusable."""
     if not input_path.is_file():
         raise SeedError(f"input file not found: {input_path}; run python -m data.generate_fake_data first")
@@ -198,8 +153,7 @@ def seed(
     engine = build_engine(database_url, connect_timeout_seconds=10, statement_timeout_ms=3_600_000)
     try:
         with engine.begin() as conn:
-            totals = {kind: report.counts[kind] for kind in SECTION_KEYS}
-            return load(conn, input_path, totals, batch_size)
+            return load(conn, input_path, {kind: report.counts[kind] for kind in SECTION_KEYS})
     finally:
         engine.dispose()
 
@@ -220,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=Path("data/fake_interactions.json"))
     parser.add_argument("--database-url", default=None, help="default: the service settings (DATABASE_URL)")
     parser.add_argument("--reset", action="store_true", help="drop every table and recreate the schema first")
-    parser.add_argument("--batch-size", type=int, default=50_000)
     args = parser.parse_args(argv)
     if args.database_url is None:
         from app.infrastructure.config import Settings
@@ -228,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         args.database_url = Settings().database_url
     started = time.perf_counter()
     try:
-        stats = seed(args.input, args.database_url, reset=args.reset, batch_size=args.batch_size)
+        stats = seed(args.input, args.database_url, reset=args.reset)
     except SeedError as error:
         print(f"seed failed: {error}", file=sys.stderr)
         return 1
