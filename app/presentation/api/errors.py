@@ -76,4 +76,9 @@ def register_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    # Our own errors go to Starlette's ExceptionMiddleware, inside the request-context middleware, so
+    # they keep the request id and their status in metrics; a handler for bare Exception only runs in
+    # ServerErrorMiddleware, which re-raises afterwards and makes the server log a crash.
+    for kind, _, _ in STATUS_BY_ERROR:
+        app.add_exception_handler(kind, domain_error)
     app.add_exception_handler(Exception, domain_error)
