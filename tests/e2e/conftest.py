@@ -112,19 +112,27 @@ def _population(dataset_path: Path, deployment_query: Any) -> Population:
     return Population(active, dict(authored), precomputed, post_ids, dict(seen))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def deployment(
-    request: pytest.FixtureRequest, dataset_path: Path, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="session")
+def sqlite_deployment(dataset_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    work_dir = tmp_path_factory.mktemp("e2e-sqlite")
+    return _deploy("sqlite", f"sqlite:///{work_dir / 'service.db'}", dataset_path, work_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_deployment(
+    postgres_admin_url: str, dataset_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    """Seeded and trained once per backend for the whole session."""
-    backend: str = request.param
-    work_dir = tmp_path_factory.mktemp(f"e2e-{backend}")
-    if backend == "sqlite":
-        yield _deploy(backend, f"sqlite:///{work_dir / 'service.db'}", dataset_path, work_dir)
-        return
-    admin_url: str = request.getfixturevalue("postgres_admin_url")
-    with create_database(admin_url, f"ml_e2e_{uuid.uuid4().hex[:10]}") as url:
-        yield _deploy(backend, url, dataset_path, work_dir)
+    """A database of its own on the test server, dropped at the end of the session."""
+    work_dir = tmp_path_factory.mktemp("e2e-postgres")
+    with create_database(postgres_admin_url, f"ml_e2e_{uuid.uuid4().hex[:10]}") as url:
+        yield _deploy("postgres", url, dataset_path, work_dir)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """Each backend in turn, seeded and trained once for the whole session."""
+    chosen: Deployment = request.getfixturevalue(f"{request.param}_deployment")
+    return chosen
 
 
 def _deploy(backend: str, url: str, dataset_path: Path, work_dir: Path) -> Deployment:

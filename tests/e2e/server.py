@@ -122,8 +122,8 @@ class ServerProcess:
             process.kill()
             process.wait(timeout=5)
 
-    def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -1,0 +1,94 @@
+"""PostgreSQL goes away and comes back: the service answers 503 quickly, stays alive, and recovers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.proxy import TcpProxy
+from tests.e2e.server import ServerProcess, poll_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+# Generous: the engine's connect timeout is 3 s; a feed that waits longer has already given up.
+OUTAGE_ANSWER_SECONDS = 5.0
+
+
+@pytest.fixture(scope="module")
+def proxy(postgres_deployment: Deployment) -> Iterator[TcpProxy]:
+    url = make_url(postgres_deployment.database_url)
+    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432).open()
+    yield tcp
+    tcp.close()
+
+
+@pytest.fixture(scope="module")
+def proxied_server(postgres_deployment: Deployment, proxy: TcpProxy) -> Iterator[ServerProcess]:
+    url = make_url(postgres_deployment.database_url).set(host="127.0.0.1", port=proxy.port)
+    process = postgres_deployment.start_server(
+        "outage", DATABASE_URL=url.render_as_string(hide_password=False)
+    )
+    yield process
+    process.stop()
+
+
+def timed(call: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = call.request(method, path, **kwargs)
+    return response, time.monotonic() - started
+
+
+def test_an_outage_is_a_quick_503_and_the_service_recovers_by_itself(
+    proxied_server: ServerProcess, proxy: TcpProxy, postgres_deployment: Deployment
+) -> None:
+    user = postgres_deployment.population.take()
+    feed = {"user_id": str(user), "limit": 5, "context": {"exclude_seen": False}}
+    with proxied_server.client(timeout=30) as http:
+        assert http.post("/recommendations/generate", json=feed).status_code == 200
+        assert http.get("/health").status_code == 200
+
+        proxy.close()
+
+        generate, generate_seconds = timed(http, "POST", "/recommendations/generate", json=feed)
+        health, health_seconds = timed(http, "GET", "/health")
+        ready = http.get("/health/ready")
+        track = http.post(
+            "/interactions/track",
+            json={
+                "user_id": str(user),
+                "post_id": str(postgres_deployment.population.post_ids[0]),
+                "interaction_type": "view",
+            },
+        )
+        live = http.get("/health/live")
+
+        assert generate.status_code == 503, generate.text
+        assert generate_seconds < OUTAGE_ANSWER_SECONDS
+        assert generate.json()["error"] == "storage_unavailable"
+        assert generate.headers.get("retry-after")
+        assert health.status_code == 503
+        assert health_seconds < OUTAGE_ANSWER_SECONDS
+        assert health.json()["status"] == "unhealthy"
+        assert health.json()["database"]["ok"] is False
+        assert health.json()["database"]["error"]
+        assert ready.status_code == 503
+        assert track.status_code == 503
+        assert track.json()["error"] == "storage_unavailable"
+        assert live.status_code == 200
+
+        proxy.open()
+
+        poll_until(
+            lambda: True if http.post("/recommendations/generate", json=feed).status_code == 200 else None,
+            timeout=20,
+            interval=0.25,
+            message="recommendations served again after the database came back",
+        )
+        assert http.get("/health").json()["status"] == "healthy"
+        assert http.get("/health/ready").status_code == 200
