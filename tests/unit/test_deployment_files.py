@@ -44,8 +44,9 @@ PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.dev.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 OUR_SERVICES = ("ml-service", "init", "retrain", "mlflow")  # built from this repository's Dockerfile
-# Read from the environment by code outside Settings (training's MLflow, the metrics module).
-NON_SETTINGS_ENV = {"MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"}
+# Read from the environment by code outside Settings: training's MLflow client, the metrics
+# module, the MLflow server.
+NON_SETTINGS_ENV = {"MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"}
 # Documented in .env.example for docker compose's own interpolation.
 COMPOSE_VARIABLES = {"RETRAIN_INTERVAL_SECONDS", "POSTGRES_HOST_PORT"}
 HEALTH_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/]*)")
