@@ -125,14 +125,20 @@ def load(conn: Connection, path: Path, totals: dict[str, int]) -> list[TableStat
     stats = {kind: TableStats(table) for kind, (table, _) in TABLES.items()}
     for kind, (table, _) in TABLES.items():
         target.begin(table, totals[kind])
-    for kind, rows in iter_tables(path):
-        with tqdm(total=totals[kind], desc=TABLES[kind][0], unit="row", disable=None, leave=False) as bar:
-            bar.update(stats[kind].read)
+    bars = {
+        kind: tqdm(total=totals[kind], desc=table, unit="row", disable=None)
+        for kind, (table, _) in TABLES.items()
+    }
+    try:
+        for kind, rows in iter_tables(path):
             started = time.perf_counter()
             stats[kind].inserted += target.write(TABLES[kind][0], rows)
             stats[kind].read += rows.num_rows
             stats[kind].seconds += time.perf_counter() - started
-            bar.update(rows.num_rows)
+            bars[kind].update(rows.num_rows)
+    finally:
+        for bar in bars.values():
+            bar.close()
     started = time.perf_counter()
     target.finish()
     stats["interaction"].seconds += time.perf_counter() - started
