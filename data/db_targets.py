@@ -49,8 +49,9 @@ class PostgresTarget:
     recreated from their own definitions at the end: in the same transaction, so nothing is lost.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, bulk_rows: int = BULK_ROWS) -> None:
         self.conn = conn
+        self.bulk_rows = bulk_rows
         self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         self.direct: dict[str, bool] = {}
         self.restore: list[str] = []
@@ -59,7 +60,7 @@ class PostgresTarget:
         self.direct[table] = not self.conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar()  # noqa: S608
         if not self.direct[table]:
             self.conn.execute(text(f"CREATE TEMP TABLE stage_{table} (LIKE {table}) ON COMMIT DROP"))
-        if expected_rows >= BULK_ROWS:
+        if expected_rows >= self.bulk_rows:
             self._suspend(table)
 
     def write(self, table: str, rows: pa.Table) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from tqdm import tqdm
 
 from app.infrastructure.db.engine import build_engine
-from data.db_targets import PostgresTarget, SeedError, SqliteTarget
+from data.db_targets import BULK_ROWS, PostgresTarget, SeedError, SqliteTarget
 from data.io import SECTION_KEYS, is_json_lines, iter_byte_blocks, iter_records, metadata_objects, parse_lines
 from data.schemas import validate_file
 
@@ -120,8 +120,10 @@ def iter_tables(path: Path, batch_size: int = 50_000) -> Iterator[tuple[str, pa.
         yield kind, records_table(kind, batch)
 
 
-def load(conn: Connection, path: Path, totals: dict[str, int]) -> list[TableStats]:
-    target = PostgresTarget(conn) if conn.dialect.name == "postgresql" else SqliteTarget(conn)
+def load(
+    conn: Connection, path: Path, totals: dict[str, int], bulk_rows: int = BULK_ROWS
+) -> list[TableStats]:
+    target = PostgresTarget(conn, bulk_rows) if conn.dialect.name == "postgresql" else SqliteTarget(conn)
     stats = {kind: TableStats(table) for kind, (table, _) in TABLES.items()}
     for kind, (table, _) in TABLES.items():
         target.begin(table, totals[kind])
@@ -145,8 +147,13 @@ def load(conn: Connection, path: Path, totals: dict[str, int]) -> list[TableStat
     return list(stats.values())
 
 
-def seed(input_path: Path, database_url: str, reset: bool = False) -> list[TableStats]:
-    """Validate, migrate and load; raises SeedError (nothing written) when the input is unusable."""
+def seed(
+    input_path: Path, database_url: str, reset: bool = False, bulk_rows: int = BULK_ROWS
+) -> list[TableStats]:
+    """Validate, migrate and load; raises SeedError (nothing written) when the input is unusable.
+
+    On PostgreSQL, a table receiving at least `bulk_rows` rows has its indexes and foreign keys rebuilt once.
+    """
     if not input_path.is_file():
         raise SeedError(f"input file not found: {input_path}; run python -m data.generate_fake_data first")
     report = validate_file(input_path)
@@ -159,7 +166,7 @@ def seed(input_path: Path, database_url: str, reset: bool = False) -> list[Table
     engine = build_engine(database_url, connect_timeout_seconds=10, statement_timeout_ms=3_600_000)
     try:
         with engine.begin() as conn:
-            return load(conn, input_path, {kind: report.counts[kind] for kind in SECTION_KEYS})
+            return load(conn, input_path, {kind: report.counts[kind] for kind in SECTION_KEYS}, bulk_rows)
     finally:
         engine.dispose()
 
