@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_EXCLUDED_POSTS = 500
 MAX_BATCH = 500
+MAX_METADATA_DEPTH = 16
 
 
 class RecommendationContext(BaseModel):
@@ -63,6 +74,39 @@ class InteractionIn(BaseModel):
     created_at: AwareDatetime | None = Field(
         None, description="when it happened; the server's time if absent"
     )
+
+    # PostgreSQL stores neither NUL characters nor non-finite numbers: refuse them here, per item,
+    # rather than fail the whole insert (and the valid items with it) in the database.
+    @field_validator("metadata")
+    @classmethod
+    def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_storable(value, 0)
+        return value
+
+    @field_validator("event_id")
+    @classmethod
+    def _no_nul_in_event_id(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _check_storable(value: Any, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth + 1)
 
 
 InteractionItem = Annotated[dict[str, Any], WithJsonSchema(InteractionIn.model_json_schema())]
