@@ -161,3 +161,33 @@ def test_a_wrong_method_is_a_json_405(client: httpx.Client) -> None:
     assert response.status_code == 404
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "method_not_allowed"
+
+
+UNSTORABLE = {
+    "a NUL character in a metadata value": ('"metadata": {"note": "a\\u0000b"}', "metadata"),
+    "a NUL character in a metadata key": ('"metadata": {"a\\u0000": 1}', "metadata"),
+    "an infinite metadata number": ('"metadata": {"dwell": 1e999}', "metadata"),
+    "a NaN metadata number": ('"metadata": {"dwell": NaN}', "metadata"),
+    "a NUL character in the event id": ('"event_id": "e\\u0000"', "event_id"),
+}
+
+
+@pytest.mark.parametrize(("fragment", "field"), UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_values_the_database_cannot_store_are_rejected_per_item(
+    client: httpx.Client, population: Population, fragment: str, field: str
+) -> None:
+    user, post = population.take(), population.post_ids[6]
+    item = f'{{"user_id": "{user}", "post_id": "{post}", "interaction_type": "view", {fragment}}}'
+    good = f'{{"user_id": "{user}", "post_id": "{post}", "interaction_type": "like"}}'
+    headers = {"content-type": "application/json"}
+
+    single = client.post("/interactions/track", content=item.encode(), headers=headers)
+    batch = client.post(
+        "/interactions/track", content=f'{{"interactions": [{item}, {good}]}}'.encode(), headers=headers
+    )
+
+    assert single.status_code == 422, single.text
+    assert f"body.{field}" in [problem["field"] for problem in single.json()["detail"]]
+    assert batch.status_code == 202, batch.text
+    assert batch.json()["accepted"] == 1
+    assert [(r["index"], r["field"]) for r in batch.json()["rejected"]] == [(0, field)]
