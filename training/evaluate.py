@@ -170,6 +170,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--input", type=Path, help=f"generated dataset (.json/.jsonl), default {DEFAULT_INPUT}"
     )
     source.add_argument("--dataset", type=Path, help="external interaction file, see --format")
+    source.add_argument(
+        "--database-url",
+        nargs="?",
+        const="",
+        help="evaluate on the service database (DATABASE_URL or the embedded default when no URL is given)",
+    )
     parser.add_argument("--format", choices=("csv", "movielens"), default="csv")
     parser.add_argument("--split", choices=("temporal", "random"), default="temporal")
     parser.add_argument("--test-fraction", type=float, default=None, help="0.2 temporal, 0.25 random")
@@ -183,9 +189,15 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def load_source(
-    input_path: Path | None, dataset: Path | None, fmt: str = "csv"
+    input_path: Path | None, dataset: Path | None, fmt: str = "csv", database_url: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """(interactions, posts, users) from a generated dataset or an external file (no posts/users)."""
+    """(interactions, posts, users) from the database, a generated dataset or an external file."""
+    if database_url is not None:
+        from app.infrastructure.config import Settings
+        from training.sources import load_database
+
+        data = load_database(database_url or Settings().database_url)
+        return data.interactions, data.posts, data.users
     if dataset is not None:
         return load_interaction_file(dataset, fmt), None, None
     from data.io import load_frames
@@ -246,7 +258,11 @@ def _advance(bar: tqdm[Any], n: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
-    interactions, posts, users = load_source(args.input, args.dataset, args.format)
+    try:
+        interactions, posts, users = load_source(args.input, args.dataset, args.format, args.database_url)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"evaluation failed: {error}", file=sys.stderr)
+        return 1
     train, test = split_interactions(
         interactions, args.split, args.test_fraction, args.seed, args.min_interactions
     )

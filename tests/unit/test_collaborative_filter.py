@@ -9,9 +9,11 @@ from uuid import UUID, uuid5
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from app.domain.entities import Interaction, InteractionType, Post, Reason
 from app.domain.ports import RecommendationQuery
+from app.infrastructure.ml.collaborative_filter import UserKnn
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender
 
@@ -191,3 +193,21 @@ def test_config_and_trained_at_describe_the_fit(model: KnnRecommender) -> None:
 def test_invalid_blend_weights_are_rejected() -> None:
     with pytest.raises(ValueError, match="blend"):
         KnnConfig(blend_cf=0.0, blend_content=0.0, blend_recency=0.0)
+
+
+def test_the_sparse_neighbour_search_finds_what_scikit_learn_finds() -> None:
+    rng = np.random.default_rng(3)
+    matrix = sp.random(300, 200, density=0.04, format="csr", random_state=rng, dtype=np.float64)
+    matrix.data = rng.integers(1, 10, size=matrix.nnz).astype(np.float64)
+    exact = UserKnn(n_neighbors=10, item_weighting="none", exact_max_users=10**9).fit(matrix)
+    sparse = UserKnn(n_neighbors=10, item_weighting="none", exact_max_users=0).fit(matrix)
+    # The same top-k similarities; among tied users either search may pick either one.
+    np.testing.assert_allclose(sparse.similarities_, exact.similarities_, atol=1e-5)
+    rows = np.repeat(np.arange(300), 10).reshape(300, 10)
+    normed = sparse.normed_
+    true = np.asarray(normed[rows.ravel()].multiply(normed[sparse.neighbours_.ravel()]).sum(axis=1)).reshape(
+        300, 10
+    )
+    positive = sparse.similarities_ > 1e-6
+    np.testing.assert_allclose(true[positive], sparse.similarities_[positive], atol=1e-5)
+    assert not (sparse.neighbours_ == rows)[positive].any()

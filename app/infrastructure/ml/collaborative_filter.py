@@ -54,6 +54,7 @@ class UserKnn:
         max_fold_in_candidates: int = 2000,
         batch_size: int = 2048,
         n_jobs: int = 1,
+        exact_max_users: int = 20_000,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.item_weighting = item_weighting
@@ -63,6 +64,8 @@ class UserKnn:
         self.max_fold_in_candidates = max_fold_in_candidates
         self.batch_size = batch_size
         self.n_jobs = n_jobs
+        # Above this many users, scikit-learn's dense distance blocks dominate the fit time.
+        self.exact_max_users = exact_max_users
 
     def fit(self, matrix: sp.csr_matrix, progress: Progress | None = None) -> UserKnn:
         """Precompute every user's top-k neighbours (self excluded) with batched kneighbors."""
@@ -84,19 +87,50 @@ class UserKnn:
         sims = np.zeros((n_users, k), dtype=np.float32)
         if k == 0:
             return neighbours, sims
-        nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute", n_jobs=self.n_jobs)
-        nn.fit(self.normed_)
+        search = self._sklearn_search(k) if n_users <= self.exact_max_users else self._sparse_search()
         for start in range(0, n_users, self.batch_size):
             stop = min(start + self.batch_size, n_users)
+            neighbours[start:stop], sims[start:stop] = search(start, stop, k)
+            if progress is not None:
+                progress(stop - start)
+        return neighbours, sims
+
+    def _sklearn_search(self, k: int) -> Callable[[int, int, int], tuple[IntArray, FloatArray]]:
+        """scikit-learn's brute-force cosine kneighbors: exact, but a dense users × users block."""
+        nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute", n_jobs=self.n_jobs)
+        nn.fit(self.normed_)
+
+        def search(start: int, stop: int, k: int) -> tuple[IntArray, FloatArray]:
             dist, idx = nn.kneighbors(self.normed_[start:stop])
             own = idx == np.arange(start, stop)[:, None]
             # Drop the user itself (or the last column when a tie pushed it out of the list).
             own[~own.any(axis=1), -1] = True
-            neighbours[start:stop] = idx[~own].reshape(stop - start, k)
-            sims[start:stop] = np.clip(1.0 - dist[~own].reshape(stop - start, k), 0.0, 1.0)
-            if progress is not None:
-                progress(stop - start)
-        return neighbours, sims
+            rows = stop - start
+            return idx[~own].reshape(rows, k), np.clip(1.0 - dist[~own].reshape(rows, k), 0.0, 1.0)
+
+        return search
+
+    def _sparse_search(self) -> Callable[[int, int, int], tuple[IntArray, FloatArray]]:
+        """The same exact top-k read from the sparse similarity product: users who share no
+        post have similarity 0, so only co-occurring users are ever looked at."""
+        transposed = self.normed_.T.tocsr()
+
+        def search(start: int, stop: int, k: int) -> tuple[IntArray, FloatArray]:
+            block = (self.normed_[start:stop] @ transposed).tocsr()
+            rows = stop - start
+            neighbours = np.zeros((rows, k), dtype=np.int32)
+            sims = np.zeros((rows, k), dtype=np.float32)
+            for i in range(rows):
+                lo, hi = block.indptr[i], block.indptr[i + 1]
+                cols, vals = block.indices[lo:hi], block.data[lo:hi]
+                others = cols != start + i
+                cols, vals = cols[others], vals[others]
+                best = _top_k(vals, min(k, len(vals)))
+                neighbours[i, : len(best)] = cols[best]
+                sims[i, : len(best)] = np.clip(vals[best], 0.0, 1.0)
+            return neighbours, sims
+
+        return search
 
     @property
     def n_users(self) -> int:
