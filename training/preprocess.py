@@ -1,55 +1,9 @@
-"""Frames → the sparse weighted user×post matrix, per-post features and post texts.
+"""Preprocessing for training: frames → sparse user×post matrix, post features and texts.
 
-Source-agnostic: callers load frames from the database, a generated file or an external
-dataset and pass DataFrames in.
+The implementation lives with the model (`app.infrastructure.ml.preprocessing`) so that
+fitting and training share it; this is the training package's name for it.
 """
 
-from __future__ import annotations
+from app.infrastructure.ml.preprocessing import Preprocessed, catalogue_texts, preprocess
 
-from dataclasses import dataclass
-
-import pandas as pd
-
-from app.infrastructure.ml.config import KnnConfig
-from app.infrastructure.ml.features import PostFeatures, build_post_features
-from app.infrastructure.ml.matrix import InteractionMatrix, build_interaction_matrix
-from app.infrastructure.ml.recommender import catalogue_texts
-
-
-@dataclass(frozen=True, slots=True)
-class Preprocessed:
-    """Everything `KnnRecommender.fit_prepared` needs; `texts` is None without post text."""
-
-    data: InteractionMatrix
-    features: PostFeatures
-    texts: list[str] | None
-
-
-def preprocess(
-    interactions: pd.DataFrame,
-    posts: pd.DataFrame | None = None,
-    users: pd.DataFrame | None = None,
-    config: KnnConfig | None = None,
-) -> Preprocessed:
-    """Build the CSR matrix (summed, optionally time-decayed weights), features and texts.
-
-    `interactions` needs user_id, post_id, created_at (tz-aware) and interaction_type or a
-    numeric weight column; posts and users are optional (external datasets have neither).
-    """
-    cfg = config or KnnConfig()
-    post_ids = posts["id"].astype(str).tolist() if posts is not None else []
-    data = build_interaction_matrix(
-        interactions,
-        weights=cfg.interaction_weights,
-        half_life_hours=cfg.time_decay_half_life_hours,
-        post_ids=post_ids,
-    )
-    features = build_post_features(
-        data,
-        interactions,
-        posts=posts,
-        users=users,
-        weights=cfg.interaction_weights,
-        trending_half_life_hours=cfg.trending_half_life_hours,
-    )
-    return Preprocessed(data=data, features=features, texts=catalogue_texts(data, posts))
+__all__ = ["Preprocessed", "catalogue_texts", "preprocess"]

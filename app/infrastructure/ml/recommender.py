@@ -14,14 +14,14 @@ from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.collaborative_filter import UserKnn
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.content_scorer import ContentScorer, post_text
-from app.infrastructure.ml.features import PostFeatures, author_popularity_lookup, build_post_features
+from app.infrastructure.ml.features import PostFeatures, author_popularity_lookup
 from app.infrastructure.ml.matrix import (
     FloatArray,
     IntArray,
     InteractionMatrix,
-    build_interaction_matrix,
     history_row,
 )
+from app.infrastructure.ml.preprocessing import preprocess
 from app.infrastructure.ml.scoring import (
     Candidates,
     blend,
@@ -62,23 +62,8 @@ class KnnRecommender:
     ) -> KnnRecommender:
         """Fit from frames shaped like data.io's (interactions need user_id, post_id,
         created_at and interaction_type or weight); posts give text, authors and ages."""
-        cfg = self.config
-        post_ids = posts["id"].astype(str).tolist() if posts is not None else []
-        data = build_interaction_matrix(
-            interactions,
-            weights=cfg.interaction_weights,
-            half_life_hours=cfg.time_decay_half_life_hours,
-            post_ids=post_ids,
-        )
-        features = build_post_features(
-            data,
-            interactions,
-            posts=posts,
-            users=users,
-            weights=cfg.interaction_weights,
-            trending_half_life_hours=cfg.trending_half_life_hours,
-        )
-        return self.fit_prepared(data, features, catalogue_texts(data, posts), progress)
+        prepared = preprocess(interactions, posts, users, self.config)
+        return self.fit_prepared(prepared.data, prepared.features, prepared.texts, progress)
 
     def fit_prepared(
         self,
@@ -266,17 +251,3 @@ class KnnRecommender:
 
 def _text_of(post: Post) -> str:
     return post_text(post.content, post.topic, post.hashtags)
-
-
-def catalogue_texts(data: InteractionMatrix, posts: pd.DataFrame | None) -> list[str] | None:
-    """Post texts aligned with the matrix columns; None when there is no text at all."""
-    if posts is None or posts.empty or "content" not in posts.columns:
-        return None
-    topics = posts["topic"] if "topic" in posts.columns else pd.Series([None] * len(posts))
-    tags = posts["hashtags"] if "hashtags" in posts.columns else pd.Series([()] * len(posts))
-    texts = [
-        post_text(c, t, h if isinstance(h, list | tuple) else ())
-        for c, t, h in zip(posts["content"].tolist(), topics.tolist(), tags.tolist(), strict=True)
-    ]
-    by_id = dict(zip(posts["id"].astype(str).tolist(), texts, strict=True))
-    return [by_id.get(str(p), "") for p in data.post_ids]
