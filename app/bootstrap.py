@@ -52,6 +52,7 @@ class Container:
         for thread in self._threads:
             thread.join(timeout=5)
         self.engine.dispose()
+        metrics.forget_this_process()
 
     def _every(self, seconds: float, job: Callable[[], None], name: str) -> None:
         if seconds <= 0:
