@@ -1,0 +1,356 @@
+"""Serving benchmark: req/s and latency percentiles of the real service under 1, 8 and 64 clients.
+
+    uv run python -m benchmarks.serving                 # 100k users, 50k posts, 2M interactions
+    uv run python -m benchmarks.serving --reuse-data    # keep the generated file between runs
+
+Seeds a throwaway PostgreSQL database with generated data, trains and promotes a model (which
+precomputes feeds for the most recently active users), starts `uvicorn app.main:app --workers 2`
+and, with the same server settings, a FastAPI app that returns a constant (the framework's floor).
+A separate load-generator process (benchmarks/loadgen.py) then drives each scenario for a fixed
+time; the table shows each one's throughput as a fraction of the floor's at the same concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.infrastructure.db.engine import normalise_url
+from app.infrastructure.db.migrate import upgrade_to_head
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "serving"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+SCENARIOS = ("floor", "health", "generate-precomputed", "generate-computed", "track")
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def run_module(module: str, *args: str, env: Mapping[str, str] | None = None) -> float:
+    """Runs `python -m module args`; returns the seconds it took, exits with its output on failure."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(
+            f"python -m {module} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+        )
+    return time.perf_counter() - started
+
+
+def autocommit(url: str, statement: str) -> None:
+    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def throwaway_database(admin_url: str, keep: bool) -> Iterator[str]:
+    name = f"ml_bench_{uuid.uuid4().hex[:10]}"
+    autocommit(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if keep:
+            step(f"kept database {name}")
+        else:
+            autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def dataset(args: argparse.Namespace) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"dataset-{args.users}u-{args.posts}p-{args.interactions}i-s{args.seed}.jsonl"
+    if args.reuse_data and path.exists():
+        step(f"reusing {path.relative_to(PROJECT_ROOT)}")
+        return path
+    step(f"generating {args.users} users, {args.posts} posts, {args.interactions} interactions")
+    seconds = run_module(
+        "data.generate_fake_data",
+        *("--users", str(args.users), "--posts", str(args.posts)),
+        *("--interactions", str(args.interactions), "--days", "30", "--seed", str(args.seed)),
+        *("--output", str(path)),
+    )
+    step(f"generated in {seconds:.1f} s")
+    return path
+
+
+def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> None:
+    upgrade_to_head(url)
+    step("seeding")
+    step(f"seeded in {run_module('data.seed_database', '--input', str(data), '--database-url', url):.1f} s")
+    step(f"training and precomputing {precompute_users} users")
+    seconds = run_module(
+        "training.train",
+        *("--database-url", url, "--models-dir", str(models_dir), "--no-mlflow"),
+        *("--precompute-users", str(precompute_users)),
+    )
+    step(f"trained in {seconds:.1f} s")
+
+
+def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
+    """User and post ids for the load generator, written to `path`."""
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            precomputed = [
+                str(u) for u in conn.scalars(text("SELECT DISTINCT user_id FROM user_recommendation"))
+            ]
+            computed = [
+                str(u)
+                for u in conn.scalars(
+                    text(
+                        "SELECT user_id FROM (SELECT DISTINCT user_id FROM user_interaction) active"
+                        " WHERE user_id NOT IN (SELECT user_id FROM user_recommendation)"
+                        " ORDER BY md5(user_id::text) LIMIT :n"
+                    ),
+                    {"n": sample},
+                )
+            ]
+            users = [
+                str(u)
+                for u in conn.scalars(
+                    text("SELECT id FROM users ORDER BY md5(id::text) LIMIT :n"), {"n": sample}
+                )
+            ]
+            posts = [
+                str(p)
+                for p in conn.scalars(
+                    text("SELECT id FROM posts ORDER BY md5(id::text) LIMIT :n"), {"n": sample}
+                )
+            ]
+    finally:
+        engine.dispose()
+    result = {
+        "precomputed_users": precomputed,
+        "computed_users": computed,
+        "track_users": users,
+        "posts": posts,
+    }
+    path.write_text(json.dumps(result))
+    return result
+
+
+class Server:
+    """`uvicorn APP --workers N` on a free port; stopped by its pid."""
+
+    def __init__(self, app: str, env: Mapping[str, str], workers: int, log: Path) -> None:
+        self.app, self.env, self.workers, self.log = app, env, workers, log
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        command = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.app} exited; see {self.log}")
+            try:
+                if httpx.get(f"{self.base_url}/openapi.json", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"{self.app} did not start within 120 s; see {self.log}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def load(base_url: str, scenario: str, clients: int, seconds: float, payload_file: Path) -> dict[str, Any]:
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.loadgen", "--base-url", base_url, "--scenario", scenario),
+            *("--concurrency", str(clients), "--duration", str(seconds), "--payloads", str(payload_file)),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"load generator failed:\n{completed.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    floor = {r["concurrency"]: r["rps"] for r in results if r["scenario"] == "floor"}
+    header = ("scenario", "clients", "req/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs floor")
+    rows = [header]
+    for r in results:
+        ratio = r["rps"] / floor[r["concurrency"]] if floor.get(r["concurrency"]) else math.nan
+        errors = f"{r['errors']}" + (f" ({r['wrong_source']} wrong source)" if r["wrong_source"] else "")
+        rows.append(
+            (
+                r["scenario"],
+                str(r["concurrency"]),
+                f"{r['rps']:.0f}",
+                f"{r['items_per_second']:.0f}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p95_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                errors,
+                f"{ratio:.0%}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdicts(results: list[dict[str, Any]]) -> list[str]:
+    by = {(r["scenario"], r["concurrency"]): r for r in results}
+    floor = {r["concurrency"]: r["rps"] for r in results if r["scenario"] == "floor"}
+    out: list[str] = []
+
+    def verdict(ok: bool, text_value: str) -> None:
+        out.append(f"[{'PASS' if ok else 'MISS'}] {text_value}")
+
+    for scenario, limit in (("generate-computed", 50.0), ("generate-precomputed", 10.0)):
+        if r := by.get((scenario, 8)):
+            verdict(
+                r["p99_ms"] <= limit, f"{scenario} p99 at 8 clients {r['p99_ms']:.1f} ms <= {limit:.0f} ms"
+            )
+    ratios = [
+        (c, r["rps"] / floor[c]) for (s, c), r in by.items() if s == "generate-precomputed" and floor.get(c)
+    ]
+    if ratios:
+        best_c, best = max(ratios, key=lambda pair: pair[1])
+        verdict(
+            best >= 0.4, f"precomputed throughput {best:.0%} of the floor's (best, {best_c} clients) >= 40%"
+        )
+    track = [r["items_per_second"] for (s, _), r in by.items() if s == "track"]
+    if track:
+        verdict(max(track) >= 20_000, f"track {max(track):,.0f} interactions/s (best) >= 20,000")
+    errors = sum(r["errors"] + r["wrong_source"] for r in results)
+    verdict(errors == 0, f"{errors} errors or wrong sources in total")
+    return out
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--posts", type=int, default=50_000)
+    parser.add_argument("--interactions", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse-data", action="store_true", help="reuse the generated file if it exists")
+    parser.add_argument("--precompute-users", type=int, default=2000)
+    parser.add_argument("--clients", default="1,8,64", help="comma-separated concurrency levels")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL))
+    parser.add_argument("--keep-database", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    clients = [int(c) for c in args.clients.split(",")]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    data = dataset(args)
+    with (
+        tempfile.TemporaryDirectory(prefix="ml-bench-") as tmp,
+        throwaway_database(args.admin_url, args.keep_database) as url,
+    ):
+        work = Path(tmp)
+        models_dir = work / "models"
+        prepare(url, data, models_dir, args.precompute_users)
+        ids = payloads(url, work / "payloads.json", sample=5000)
+        step(
+            f"{len(ids['precomputed_users'])} precomputed users, {len(ids['computed_users'])} others sampled"
+        )
+        multiproc = work / "prometheus"
+        multiproc.mkdir()
+        env = {
+            "DATABASE_URL": url,
+            "ML_MODEL__MODELS_DIR": str(models_dir),
+            "ML_LOG_JSON": "true",
+            "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        }
+        results: list[dict[str, Any]] = []
+        with (
+            Server("app.main:app", env, args.workers, RESULTS / "service.log") as service,
+            Server("benchmarks.floor_app:app", {}, args.workers, RESULTS / "floor.log") as floor,
+        ):
+            for scenario in scenarios:
+                base_url = floor.base_url if scenario == "floor" else service.base_url
+                for n in clients:
+                    step(f"{scenario} with {n} clients for {args.duration:.0f} s")
+                    result = load(base_url, scenario, n, args.duration, work / "payloads.json")
+                    if result["first_error"]:
+                        step(f"  first error: {result['first_error']}")
+                    results.append(result)
+    print(f"\nServing benchmark: {args.users} users, {args.posts} posts, {args.interactions} interactions,")
+    print(
+        f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs shared with the load generator,"
+        f" {args.duration:.0f} s per run\n"
+    )
+    print(table(results))
+    print()
+    print("\n".join(verdicts(results)))
+    (RESULTS / "last.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
