@@ -42,7 +42,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", help="default: DATABASE_URL or the embedded SQLite file")
     parser.add_argument("--models-dir", type=Path, help="default: models/")
     parser.add_argument(
-        "--tune", action="store_true", help="tune KNN on a validation cut of the training split"
+        "--no-tune",
+        dest="tune",
+        action="store_false",
+        help="skip tuning k, item weighting and the similarity exponent on a validation cut of train",
     )
     parser.add_argument("--tolerance", type=float, default=0.02, help="relative NDCG@10 drop the gate allows")
     parser.add_argument("--max-eval-users", type=int, default=5000, help="evaluate a sample of test users")
