@@ -107,7 +107,7 @@ def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> No
     step(f"training and precomputing {precompute_users} users")
     seconds = run_module(
         "training.train",
-        *("--database-url", url, "--models-dir", str(models_dir), "--no-mlflow"),
+        *("--database-url", url, "--models-dir", str(models_dir), "--no-mlflow", "--no-tune"),
         *("--precompute-users", str(precompute_users)),
     )
     step(f"trained in {seconds:.1f} s")

@@ -141,7 +141,7 @@ def _deploy(backend: str, url: str, dataset_path: Path, work_dir: Path) -> Deplo
     models_dir = work_dir / "models"
     run_module(
         "training.train",
-        *("--database-url", url, "--models-dir", str(models_dir), "--no-mlflow"),
+        *("--database-url", url, "--models-dir", str(models_dir), "--no-mlflow", "--no-tune"),
         *("--precompute-users", str(PRECOMPUTED_USERS)),
     )
     deployment = Deployment(

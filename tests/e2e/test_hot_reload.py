@@ -89,7 +89,7 @@ def train_and_promote(deployment: Deployment, models_dir: Path) -> str:
     run_module(
         "training.train",
         *("--input", str(deployment.dataset_path), "--models-dir", str(models_dir)),
-        *("--no-mlflow", "--no-promote", "--precompute-users", "0", "--max-eval-users", "50"),
+        *("--no-mlflow", "--no-tune", "--no-promote", "--precompute-users", "0", "--max-eval-users", "50"),
     )
     (version,) = {entry.version for entry in ModelRegistry(models_dir).entries()} - before
     run_module("training.export_model", "--promote", version, "--models-dir", str(models_dir))
