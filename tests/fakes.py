@@ -91,6 +91,9 @@ class InMemoryInteractionRepository:
         mine = [i for i in self.rows if i.user_id == user_id and (since is None or i.created_at >= since)]
         return sorted(mine, key=lambda i: (i.created_at, str(i.id)))
 
+    def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        return {i.post_id for i in self.rows if i.user_id == user_id}
+
     def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
         totals: dict[UUID, float] = {}
         for interaction in self.rows:
@@ -112,8 +115,26 @@ class StoredRecommendation:
 
 
 class InMemoryRecommendationRepository:
-    def __init__(self) -> None:
+    def __init__(self, interactions: InMemoryInteractionRepository) -> None:
         self.rows: dict[UUID, list[StoredRecommendation]] = {}
+        self._interactions = interactions
+
+    def unseen_page(
+        self,
+        user_id: UUID,
+        now: datetime,
+        model_version: str,
+        *,
+        exclude: frozenset[UUID],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Recommendation], int] | None:
+        fresh = self.fresh_for_user(user_id, now, model_version)
+        if not fresh:
+            return None
+        hidden = exclude | self._interactions.seen_post_ids(user_id)
+        visible = [r for r in fresh if r.post_id not in hidden]
+        return visible[offset : offset + limit], len(visible)
 
     def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
         return [
@@ -150,13 +171,12 @@ class InMemoryStore:
 
     users: InMemoryUserRepository = field(default_factory=InMemoryUserRepository)
     posts: InMemoryPostRepository = field(default_factory=InMemoryPostRepository)
-    recommendations: InMemoryRecommendationRepository = field(
-        default_factory=InMemoryRecommendationRepository
-    )
     interactions: InMemoryInteractionRepository = field(init=False)
+    recommendations: InMemoryRecommendationRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.interactions = InMemoryInteractionRepository(self.posts)
+        self.recommendations = InMemoryRecommendationRepository(self.interactions)
 
 
 class InMemoryUnitOfWork:

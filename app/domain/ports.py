@@ -60,6 +60,10 @@ class InteractionRepository(Protocol):
         """The user's interactions at or after `since` (all when None), oldest first."""
         ...
 
+    def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        """Every post the user has interacted with, however long ago."""
+        ...
+
     def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
         """Summed interaction weight per post over interactions at or after `since`."""
         ...
@@ -68,6 +72,20 @@ class InteractionRepository(Protocol):
 class RecommendationRepository(Protocol):
     def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
         """Stored rows for this user and model version that expire after `now`, best first."""
+        ...
+
+    def unseen_page(
+        self,
+        user_id: UUID,
+        now: datetime,
+        model_version: str,
+        *,
+        exclude: frozenset[UUID],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Recommendation], int] | None:
+        """One page of the user's fresh stored rows, leaving out posts in `exclude` and posts the
+        user has interacted with since; with the total left. None when there are no fresh rows."""
         ...
 
     def replace_for_user(

@@ -184,3 +184,48 @@ def test_nothing_is_kept_without_a_commit(backend: str, request: pytest.FixtureR
             uow.users.add_many([user])
         with uow_factory() as uow:
             assert uow.users.get(user.id) is None
+
+
+def test_seen_post_ids_are_every_post_the_user_touched(uow_factory: UowFactory) -> None:
+    seeded = _seed(uow_factory)
+    reader, posts = seeded["reader"], seeded["posts"]
+    with uow_factory() as uow:
+        uow.interactions.add_many(
+            [make_interaction(user_id=reader.id, post_id=p.id) for p in (posts[0], posts[0], posts[2])]
+        )
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.interactions.seen_post_ids(reader.id) == {posts[0].id, posts[2].id}
+        assert uow.interactions.seen_post_ids(seeded["author"].id) == set()
+
+
+def test_an_unseen_page_leaves_out_seen_and_excluded_posts_and_counts_the_rest(
+    uow_factory: UowFactory,
+) -> None:
+    seeded = _seed(uow_factory)
+    user, posts = seeded["reader"], seeded["posts"]
+    recs = [Recommendation(p.id, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)]
+    expires = BASE_TIME + timedelta(hours=1)
+    with uow_factory() as uow:
+        assert (
+            uow.recommendations.unseen_page(user.id, BASE_TIME, "v1", exclude=frozenset(), offset=0, limit=5)
+            is None
+        )
+        uow.recommendations.replace_for_user(
+            user.id, recs, model_version="v1", generated_at=BASE_TIME, expires_at=expires
+        )
+        uow.interactions.add_many([make_interaction(user_id=user.id, post_id=posts[0].id)])
+        uow.commit()
+    with uow_factory() as uow:
+        page = uow.recommendations.unseen_page(
+            user.id, BASE_TIME, "v1", exclude=frozenset({posts[2].id}), offset=0, limit=5
+        )
+        assert page == ([recs[1]], 1)
+        past_the_end = uow.recommendations.unseen_page(
+            user.id, BASE_TIME, "v1", exclude=frozenset(), offset=5, limit=5
+        )
+        assert past_the_end == ([], 2)
+        assert (
+            uow.recommendations.unseen_page(user.id, expires, "v1", exclude=frozenset(), offset=0, limit=5)
+            is None
+        )

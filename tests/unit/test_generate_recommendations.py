@@ -189,3 +189,16 @@ def test_only_posts_newer_than_the_model_are_passed_as_fresh_posts(world: dict[s
     _use_case(world, model).execute(GenerateRecommendationsCommand(world["reader"].id))
     fresh = {p.id for p in model.queries[-1].fresh_posts}
     assert fresh == {world["posts"][0].id, world["posts"][1].id, world["own"].id}
+
+
+def test_a_stored_list_seen_to_the_end_is_computed_again(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender({p.id: 0.5 for p in world["posts"][1:3]})
+    use_case = _use_case(world, model)
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    for post in world["posts"][1:3]:
+        _interact(world, world["reader"], post)
+    model.scores[world["posts"][4].id] = 0.4
+    result = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    assert result.source is Source.MODEL
+    assert [r.post_id for r in result.recommendations] == [world["posts"][4].id]

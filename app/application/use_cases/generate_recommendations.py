@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
@@ -45,40 +45,52 @@ class GenerateRecommendations:
         now = self._clock.now()
         model = self._models.current()
         version = model.version if model else None
-        wanted = max(self._policy.top_n, command.offset + command.limit)
+        # Stored rows are ranked without seen posts, so they can only serve exclude_seen requests.
+        cacheable = command.exclude_seen and self._policy.ttl > timedelta(0) and version is not None
         with self._uow_factory() as uow:
-            history = uow.interactions.for_user(command.user_id)
-            never = frozenset(uow.posts.ids_by_author(command.user_id))
-            seen = frozenset(i.post_id for i in history)
-            # Stored rows are ranked without seen posts, so they can only serve exclude_seen requests.
-            cacheable = command.exclude_seen and self._policy.ttl > timedelta(0)
-            ranked: list[Recommendation] = []
-            source = Source.PRECOMPUTED
             if cacheable and version is not None:
-                ranked = uow.recommendations.fresh_for_user(command.user_id, now, version)
-            if not ranked:
-                base_exclude = never | seen if command.exclude_seen else never
-                ranked, source = self._compute(uow, model, command.user_id, history, base_exclude, wanted)
-                # Cold-start lists are not stored: the user's first interactions must count at once.
-                if cacheable and ranked and source is Source.MODEL and version is not None:
-                    uow.recommendations.replace_for_user(
-                        command.user_id,
-                        ranked,
-                        model_version=version,
-                        generated_at=now,
-                        expires_at=now + self._policy.ttl,
-                    )
-                    uow.commit()
-        exclude = never | command.exclude_post_ids | (seen if command.exclude_seen else frozenset())
-        visible = ranking.without(ranked, exclude)
-        return RecommendationsResult(
-            user_id=command.user_id,
-            recommendations=ranking.page(visible, command.offset, command.limit),
-            total=len(visible),
-            model_version=version,
-            generated_at=now,
-            source=source,
-        )
+                stored = uow.recommendations.unseen_page(
+                    command.user_id,
+                    now,
+                    version,
+                    exclude=command.exclude_post_ids,
+                    offset=command.offset,
+                    limit=command.limit,
+                )
+                # A stored list the user has seen to the end is a miss: compute a new one.
+                if stored is not None and stored[1] > 0:
+                    return self._result(command, stored[0], stored[1], version, now, Source.PRECOMPUTED)
+            never = frozenset(uow.posts.ids_by_author(command.user_id))
+            # The model folds in the full history; otherwise the seen ids are all that is needed.
+            history = uow.interactions.for_user(command.user_id) if model else []
+            seen = {i.post_id for i in history} if model else uow.interactions.seen_post_ids(command.user_id)
+            exclude = never | seen if command.exclude_seen else never
+            wanted = max(self._policy.top_n, command.offset + command.limit)
+            ranked, source = self._compute(uow, model, command.user_id, history, exclude, wanted)
+            # Cold-start lists are not stored: the user's first interactions must count at once.
+            if cacheable and ranked and source is Source.MODEL and version is not None:
+                uow.recommendations.replace_for_user(
+                    command.user_id,
+                    ranked,
+                    model_version=version,
+                    generated_at=now,
+                    expires_at=now + self._policy.ttl,
+                )
+                uow.commit()
+        visible = ranking.without(ranked, command.exclude_post_ids)
+        page = ranking.page(visible, command.offset, command.limit)
+        return self._result(command, page, len(visible), version, now, source)
+
+    @staticmethod
+    def _result(
+        command: GenerateRecommendationsCommand,
+        page: list[Recommendation],
+        total: int,
+        version: str | None,
+        now: datetime,
+        source: Source,
+    ) -> RecommendationsResult:
+        return RecommendationsResult(command.user_id, page, total, version, now, source)
 
     def _compute(
         self,

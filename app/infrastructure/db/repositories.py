@@ -112,6 +112,10 @@ class SqlAlchemyInteractionRepository:
         stmt = stmt.order_by(InteractionRow.created_at, InteractionRow.id)
         return [mappers.interaction_from_row(r) for r in self._session.scalars(stmt)]
 
+    def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        stmt = select(InteractionRow.post_id).where(InteractionRow.user_id == user_id).distinct()
+        return set(self._session.scalars(stmt))
+
     def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
         stmt = (
             select(
@@ -164,6 +168,39 @@ class SqlAlchemyRecommendationRepository:
             .order_by(RecommendationRow.rank)
         )
         return [mappers.recommendation_from_values(*row) for row in self._session.execute(stmt)]
+
+    def unseen_page(
+        self,
+        user_id: UUID,
+        now: datetime,
+        model_version: str,
+        *,
+        exclude: frozenset[UUID],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Recommendation], int] | None:
+        row = RecommendationRow
+        fresh = (row.user_id == user_id, row.model_version == model_version, row.expires_at > now)
+        seen = select(InteractionRow.post_id).where(InteractionRow.user_id == user_id)
+        conditions = [*fresh, row.post_id.not_in(seen)]
+        if exclude:
+            conditions.append(row.post_id.not_in(list(exclude)))
+        stmt = (
+            select(row.post_id, row.score, row.reason, func.count().over())
+            .where(*conditions)
+            .order_by(row.rank)
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = self._session.execute(stmt).all()
+        if rows:
+            return [mappers.recommendation_from_values(p, s, r) for p, s, r, _ in rows], int(rows[0][3])
+        # An empty page: past the end, everything seen, or nothing stored at all?
+        total = self._session.scalar(select(func.count()).select_from(row).where(*conditions))
+        if total:
+            return [], int(total)
+        has_fresh = self._session.scalar(select(row.id).where(*fresh).limit(1))
+        return ([], 0) if has_fresh is not None else None
 
     def replace_for_user(
         self,

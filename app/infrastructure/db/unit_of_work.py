@@ -19,8 +19,10 @@ from app.shared.exceptions import InvalidInput, StorageUnavailable
 
 def translate(error: sa_exc.SQLAlchemyError) -> Exception:
     """Driver errors become our own types at the boundary, so callers catch one thing."""
-    if isinstance(error, sa_exc.IntegrityError):
-        return InvalidInput(f"the database refused the data: {error.orig}")
+    # IntegrityError and DataError are the client's data (a broken reference, a value the
+    # database cannot store); everything else means the database is not serving.
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        return InvalidInput(f"the database refused the data: {str(error.orig).strip()}")
     return StorageUnavailable(f"database unavailable: {type(error).__name__}: {str(error).splitlines()[0]}")
 
 
