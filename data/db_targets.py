@@ -81,6 +81,10 @@ class PostgresTarget:
     def finish(self) -> None:
         for statement in self.restore:
             self.conn.execute(text(statement))
+        # Fresh planner statistics: without them the service's first queries plan blind
+        # (sequential scans for id lookups) until autovacuum gets round to the tables.
+        for table in self.direct:
+            self.conn.execute(text(f"ANALYZE {table}"))
 
     def _suspend(self, table: str) -> None:
         indexes = self.conn.execute(
@@ -130,7 +134,7 @@ class SqliteTarget:
         return merge(self.conn, table, stage, columns)
 
     def finish(self) -> None:
-        return None
+        self.conn.execute(text("ANALYZE"))  # the query planner's statistics (sqlite_stat1)
 
 
 def _sqlite_value(column: str, value: Any) -> Any:
