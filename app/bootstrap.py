@@ -21,6 +21,7 @@ from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import build_engine, build_session_factory, normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
+from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
@@ -34,6 +35,7 @@ class Container:
     settings: Settings
     engine: Engine
     models: ModelHolder
+    writer: BackgroundRecommendationWriter
     generate: GenerateRecommendations
     track: TrackInteractions
     health: CheckHealth
@@ -51,6 +53,7 @@ class Container:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.writer.close()
         self.engine.dispose()
         metrics.forget_this_process()
 
@@ -96,6 +99,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     def uow_factory() -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory)
 
+    # Stored lists are a cache: their commits need not wait for the disk.
+    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(session_factory, durable=False))
+
     def probe() -> None:
         try:
             with engine.connect() as conn:
@@ -119,7 +125,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         settings=settings,
         engine=engine,
         models=models,
-        generate=GenerateRecommendations(uow_factory, models, trending, clock, policy),
+        writer=writer,
+        generate=GenerateRecommendations(uow_factory, models, trending, writer, clock, policy),
         track=TrackInteractions(uow_factory, clock),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),

@@ -179,6 +179,32 @@ class InMemoryStore:
         self.recommendations = InMemoryRecommendationRepository(self.interactions)
 
 
+class InMemoryRecommendationCache:
+    """Writes at once into the fake database, so a test's next request sees the stored list."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.saves = 0
+
+    def save(
+        self,
+        user_id: UUID,
+        recommendations: Sequence[Recommendation],
+        *,
+        model_version: str,
+        generated_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        self.saves += 1
+        self.store.recommendations.replace_for_user(
+            user_id,
+            recommendations,
+            model_version=model_version,
+            generated_at=generated_at,
+            expires_at=expires_at,
+        )
+
+
 class InMemoryUnitOfWork:
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store

@@ -105,6 +105,23 @@ class RecommendationRepository(Protocol):
         ...
 
 
+class RecommendationCache(Protocol):
+    """Where computed lists are kept for later requests."""
+
+    def save(
+        self,
+        user_id: UUID,
+        recommendations: Sequence[Recommendation],
+        *,
+        model_version: str,
+        generated_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Store the user's ranked list. It may complete after returning: the rows are a cache,
+        so a lost write costs one recomputation, never a wrong answer."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commits only when told to, rolls back on exit otherwise."""
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Deployment, Population
+from tests.e2e.server import poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,8 @@ def test_a_post_viewed_just_now_is_gone_from_the_next_feed(
 
     assert tracked.json()["accepted"] == 1
     assert viewed not in post_ids(again)
-    assert again["metadata"]["total"] == first["metadata"]["total"] - 1
+    # Served from the stored list (one post fewer) or computed afresh (a full list without it).
+    assert again["metadata"]["total"] in (first["metadata"]["total"] - 1, first["metadata"]["total"])
 
 
 def test_a_precomputed_user_also_loses_a_post_viewed_just_now(
@@ -129,10 +131,19 @@ def test_a_second_identical_request_is_served_from_precomputed_rows(
 ) -> None:
     user = population.take()
     first = generate(client, user, limit=20)
-    second = generate(client, user, limit=20)
+    # The computed list is stored behind the response (write-behind), so allow it a moment.
+    second = poll_until(
+        lambda: (
+            body
+            if (body := generate(client, user, limit=20))["metadata"]["source"] == "precomputed"
+            else None
+        ),
+        timeout=10,
+        interval=0.05,
+        message="the computed list served from stored rows",
+    )
 
     assert first["metadata"]["source"] == "model"
-    assert second["metadata"]["source"] == "precomputed"
     assert second["recommendations"] == first["recommendations"]
     assert second["metadata"]["model_version"] == first["metadata"]["model_version"]
 

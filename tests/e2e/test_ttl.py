@@ -41,7 +41,12 @@ def test_after_the_ttl_the_model_computes_the_feed_again(
     user = deployment.population.take()
     with short_ttl_server.client() as http:
         assert source_of(http, user) == "model"
-        assert source_of(http, user) == "precomputed"
+        poll_until(
+            lambda: True if source_of(http, user) == "precomputed" else None,
+            timeout=TTL_SECONDS,
+            interval=0.05,
+            message="the computed list stored (write-behind)",
+        )
 
         poll_until(
             lambda: True if source_of(http, user) == "model" else None,
@@ -64,7 +69,7 @@ def test_expired_rows_are_deleted_by_the_cleanup(
         )
         return int(rows[0][0])
 
-    assert stored_rows() > 0
+    poll_until(lambda: True if stored_rows() > 0 else None, timeout=10, interval=0.05, message="rows stored")
     poll_until(
         lambda: True if stored_rows() == 0 else None,
         timeout=TTL_SECONDS + 10,

@@ -10,7 +10,13 @@ from app.application.use_cases.generate_recommendations import GenerateRecommend
 from app.application.use_cases.trending import TrendingPosts
 from app.domain.entities import InteractionType
 from tests.builders import make_interaction, make_post, make_user
-from tests.fakes import FakeModelProvider, FakeRecommender, FixedClock, InMemoryUnitOfWorkFactory
+from tests.fakes import (
+    FakeModelProvider,
+    FakeRecommender,
+    FixedClock,
+    InMemoryRecommendationCache,
+    InMemoryUnitOfWorkFactory,
+)
 
 WEIGHTS = {"view": 1.0, "click": 2.0, "like": 5.0, "share": 10.0}
 
@@ -36,7 +42,10 @@ def _use_case(
         world["uows"], world["clock"], weights=WEIGHTS, window=timedelta(hours=72), cache_seconds=0
     )
     policy = RankingPolicy(ttl=timedelta(minutes=ttl_minutes), top_n=50)
-    return GenerateRecommendations(world["uows"], FakeModelProvider(model), trending, world["clock"], policy)
+    cache = InMemoryRecommendationCache(world["uows"].store)
+    return GenerateRecommendations(
+        world["uows"], FakeModelProvider(model), trending, cache, world["clock"], policy
+    )
 
 
 def _interact(
@@ -102,7 +111,7 @@ def test_computed_results_are_stored_and_served_as_precomputed_next_time(world: 
     _interact(world, world["reader"], world["posts"][0])
     use_case = _use_case(world, FakeRecommender(_scores(world)))
     first = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
-    assert world["uows"].last.committed
+    assert world["reader"].id in world["uows"].store.recommendations.rows
     second = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
     assert second.source is Source.PRECOMPUTED
     assert second.recommendations == first.recommendations

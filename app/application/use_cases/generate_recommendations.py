@@ -12,7 +12,14 @@ from app.application.ports import ModelProvider
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
 from app.domain.entities import Interaction, Recommendation
-from app.domain.ports import Clock, RecommendationQuery, Recommender, UnitOfWork, UnitOfWorkFactory
+from app.domain.ports import (
+    Clock,
+    RecommendationCache,
+    RecommendationQuery,
+    Recommender,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +38,14 @@ class GenerateRecommendations:
         uow_factory: UnitOfWorkFactory,
         models: ModelProvider,
         trending: TrendingPosts,
+        cache: RecommendationCache,
         clock: Clock,
         policy: RankingPolicy,
     ) -> None:
         self._uow_factory = uow_factory
         self._models = models
         self._trending = trending
+        self._cache = cache
         self._clock = clock
         self._policy = policy
 
@@ -65,18 +74,18 @@ class GenerateRecommendations:
             history = uow.interactions.for_user(command.user_id) if model else []
             seen = {i.post_id for i in history} if model else uow.interactions.seen_post_ids(command.user_id)
             exclude = never | seen if command.exclude_seen else never
-            wanted = max(self._policy.top_n, command.offset + command.limit)
-            ranked, source = self._compute(uow, model, command.user_id, history, exclude, wanted)
-            # Cold-start lists are not stored: the user's first interactions must count at once.
-            if cacheable and ranked and source is Source.MODEL and version is not None:
-                uow.recommendations.replace_for_user(
-                    command.user_id,
-                    ranked,
-                    model_version=version,
-                    generated_at=now,
-                    expires_at=now + self._policy.ttl,
-                )
-                uow.commit()
+            # Always top_n long, computed or stored, so pages and totals do not depend on which
+            # request happened to compute the list.
+            ranked, source = self._compute(uow, model, command.user_id, history, exclude, self._policy.top_n)
+        # Cold-start lists are not stored: the user's first interactions must count at once.
+        if cacheable and ranked and source is Source.MODEL and version is not None:
+            self._cache.save(
+                command.user_id,
+                ranked,
+                model_version=version,
+                generated_at=now,
+                expires_at=now + self._policy.ttl,
+            )
         visible = ranking.without(ranked, command.exclude_post_ids)
         page = ranking.page(visible, command.offset, command.limit)
         return self._result(command, page, len(visible), version, now, source)

@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.infrastructure.db.repositories import (
@@ -27,12 +28,17 @@ def translate(error: sa_exc.SQLAlchemyError) -> Exception:
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, durable: bool = True) -> None:
+        """`durable=False` lets PostgreSQL acknowledge a commit before its WAL reaches disk:
+        only for data that may be lost in a database crash (caches), never for the log."""
         self._session_factory = session_factory
+        self._durable = durable
         self._session: Session | None = None
 
     def __enter__(self) -> Self:
         session = self._session_factory()
+        if not self._durable and session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         self._session = session
         self.users = SqlAlchemyUserRepository(session)
         self.posts = SqlAlchemyPostRepository(session)
