@@ -1,11 +1,15 @@
-"""One-line getters over the container kept in lifespan state; tests override them."""
+"""One-line getters over the container kept in lifespan state; tests override them.
+
+They are `async def` because they never block: FastAPI runs a plain `def` dependency in its
+threadpool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Header, HTTPException, Request
 
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
 from app.application.use_cases.health import CheckHealth
@@ -18,19 +22,19 @@ def get_container(request: Request) -> Container:
     return container
 
 
-def get_generate(request: Request) -> GenerateRecommendations:
+async def get_generate(request: Request) -> GenerateRecommendations:
     return get_container(request).generate
 
 
-def get_track(request: Request) -> TrackInteractions:
+async def get_track(request: Request) -> TrackInteractions:
     return get_container(request).track
 
 
-def get_health(request: Request) -> CheckHealth:
+async def get_health(request: Request) -> CheckHealth:
     return get_container(request).health
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
@@ -44,6 +48,3 @@ def require_api_key(
     )
     if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header")
-
-
-ApiKey = Depends(require_api_key)
