@@ -33,7 +33,7 @@ class BlendWeights(BaseModel):
 
 class ModelSettings(BaseModel):
     models_dir: Path = PROJECT_ROOT / "models"
-    n_neighbors: int = Field(50, ge=1, le=1000)
+    n_neighbors: int = Field(200, ge=1, le=1000)
     recency_half_life_hours: float = Field(72.0, gt=0)
     reload_interval_seconds: float = Field(5.0, ge=0, description="0 disables the registry watch")
 

@@ -20,7 +20,7 @@ class KnnConfig:
     # Matrix: None keeps every interaction at full weight whatever its age.
     time_decay_half_life_hours: float | None = None
     # User-KNN.
-    n_neighbors: int = 50
+    n_neighbors: int = 200
     item_weighting: str = "bm25"
     # Posts touched by more than this share of users are left out of user-user similarity
     # (measured on generated data: faster and a better NDCG than keeping them).
