@@ -144,7 +144,13 @@ def test_a_second_identical_request_is_served_from_precomputed_rows(
     )
 
     assert first["metadata"]["source"] == "model"
-    assert second["recommendations"] == first["recommendations"]
+    # The same ranking; scores may differ in the last float32 digits, because recency decays
+    # continuously and the stored list may come from a poll a moment after the first answer.
+    assert post_ids(second) == post_ids(first)
+    assert [r["reason"] for r in second["recommendations"]] == [r["reason"] for r in first["recommendations"]]
+    assert [r["score"] for r in second["recommendations"]] == pytest.approx(
+        [r["score"] for r in first["recommendations"]], rel=1e-5
+    )
     assert second["metadata"]["model_version"] == first["metadata"]["model_version"]
 
 
