@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
 from app.domain.entities import Interaction, Post, PostEngagement, Reason, Recommendation, User
@@ -24,17 +24,22 @@ class FixedClock:
         self.current += timedelta(**delta)
 
 
+def _add_new(rows: dict[UUID, Any], items: Iterable[Any]) -> int:
+    """Insert items whose id is new; returns how many were."""
+    added = 0
+    for item in items:
+        if item.id not in rows:
+            rows[item.id] = item
+            added += 1
+    return added
+
+
 class InMemoryUserRepository:
     def __init__(self) -> None:
         self.rows: dict[UUID, User] = {}
 
     def add_many(self, users: Iterable[User]) -> int:
-        added = 0
-        for user in users:
-            if user.id not in self.rows:
-                self.rows[user.id] = user
-                added += 1
-        return added
+        return _add_new(self.rows, users)
 
     def get(self, user_id: UUID) -> User | None:
         return self.rows.get(user_id)
@@ -48,12 +53,7 @@ class InMemoryPostRepository:
         self.rows: dict[UUID, Post] = {}
 
     def add_many(self, posts: Iterable[Post]) -> int:
-        added = 0
-        for post in posts:
-            if post.id not in self.rows:
-                self.rows[post.id] = post
-                added += 1
-        return added
+        return _add_new(self.rows, posts)
 
     def get_many(self, post_ids: Iterable[UUID]) -> list[Post]:
         return [self.rows[p] for p in dict.fromkeys(post_ids) if p in self.rows]
@@ -129,19 +129,16 @@ class InMemoryRecommendationRepository:
         offset: int,
         limit: int,
     ) -> tuple[list[Recommendation], int] | None:
-        fresh = self.fresh_for_user(user_id, now, model_version)
+        fresh = [
+            s.recommendation
+            for s in self.rows.get(user_id, [])
+            if s.model_version == model_version and s.expires_at > now
+        ]
         if not fresh:
             return None
         hidden = exclude | self._interactions.seen_post_ids(user_id)
         visible = [r for r in fresh if r.post_id not in hidden]
         return visible[offset : offset + limit], len(visible)
-
-    def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
-        return [
-            s.recommendation
-            for s in self.rows.get(user_id, [])
-            if s.model_version == model_version and s.expires_at > now
-        ]
 
     def replace_for_user(
         self,

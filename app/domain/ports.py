@@ -70,10 +70,6 @@ class InteractionRepository(Protocol):
 
 
 class RecommendationRepository(Protocol):
-    def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
-        """Stored rows for this user and model version that expire after `now`, best first."""
-        ...
-
     def unseen_page(
         self,
         user_id: UUID,

@@ -33,7 +33,10 @@ def writer(engine: Engine) -> Iterator[BackgroundRecommendationWriter]:
 
 def _stored(engine: Engine, user_id: uuid.UUID, version: str) -> list[Recommendation]:
     with SqlAlchemyUnitOfWork(build_session_factory(engine)) as uow:
-        return uow.recommendations.fresh_for_user(user_id, BASE_TIME, version)
+        page = uow.recommendations.unseen_page(
+            user_id, BASE_TIME, version, exclude=frozenset(), offset=0, limit=1000
+        )
+        return page[0] if page else []
 
 
 def _save(

@@ -157,18 +157,6 @@ class SqlAlchemyRecommendationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def fresh_for_user(self, user_id: UUID, now: datetime, model_version: str) -> list[Recommendation]:
-        stmt = (
-            select(RecommendationRow.post_id, RecommendationRow.score, RecommendationRow.reason)
-            .where(
-                RecommendationRow.user_id == user_id,
-                RecommendationRow.model_version == model_version,
-                RecommendationRow.expires_at > now,
-            )
-            .order_by(RecommendationRow.rank)
-        )
-        return [mappers.recommendation_from_values(*row) for row in self._session.execute(stmt)]
-
     def unseen_page(
         self,
         user_id: UUID,
