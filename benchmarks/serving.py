@@ -2,6 +2,7 @@
 
     uv run python -m benchmarks.serving                 # 100k users, 50k posts, 2M interactions
     uv run python -m benchmarks.serving --reuse-data    # keep the generated file between runs
+    uv run python -m benchmarks.serving --keep-state    # also keep the seeded database and model
 
 Seeds a throwaway PostgreSQL database with generated data, trains and promotes a model (which
 precomputes feeds for the most recently active users), starts `uvicorn app.main:app --workers 2`
@@ -70,17 +71,42 @@ def autocommit(url: str, statement: str) -> None:
         engine.dispose()
 
 
-@contextmanager
-def throwaway_database(admin_url: str, keep: bool) -> Iterator[str]:
-    name = f"ml_bench_{uuid.uuid4().hex[:10]}"
-    autocommit(admin_url, f'CREATE DATABASE "{name}"')
+def database_exists(admin_url: str, name: str) -> bool:
+    engine = create_engine(normalise_url(admin_url))
     try:
-        yield make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
+        with engine.connect() as conn:
+            found = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
     finally:
-        if keep:
-            step(f"kept database {name}")
-        else:
-            autocommit(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+    return found is not None
+
+
+@contextmanager
+def benchmark_state(args: argparse.Namespace) -> Iterator[tuple[str, Path, bool]]:
+    """(database url, models dir, already prepared). Throwaway unless --keep-state, which names
+    both after the dataset and reuses them while the database exists."""
+    if args.keep_state:
+        name = f"ml_bench_{args.users}u_{args.posts}p_{args.interactions}i_s{args.seed}"
+        models_dir = RESULTS / f"models-{name}"
+        prepared = database_exists(args.admin_url, name) and (models_dir / "registry.json").exists()
+        if not prepared:
+            autocommit(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            autocommit(args.admin_url, f'CREATE DATABASE "{name}"')
+        step(f"{'reusing' if prepared else 'keeping'} database {name} and {models_dir.name}")
+        yield (
+            make_url(normalise_url(args.admin_url)).set(database=name).render_as_string(hide_password=False),
+            models_dir,
+            prepared,
+        )
+        return
+    name = f"ml_bench_{uuid.uuid4().hex[:10]}"
+    autocommit(args.admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory(prefix="ml-bench-") as tmp:
+            url = make_url(normalise_url(args.admin_url)).set(database=name)
+            yield url.render_as_string(hide_password=False), Path(tmp) / "models", False
+    finally:
+        autocommit(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def dataset(args: argparse.Namespace) -> Path:
@@ -111,6 +137,10 @@ def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> No
         *("--precompute-users", str(precompute_users)),
     )
     step(f"trained in {seconds:.1f} s")
+    # Seeding and precomputing leave work for autovacuum; do it now rather than during a run.
+    started = time.perf_counter()
+    autocommit(url, "VACUUM ANALYZE")
+    step(f"vacuumed in {time.perf_counter() - started:.1f} s")
 
 
 def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
@@ -207,11 +237,14 @@ def _free_port() -> int:
         return port
 
 
-def load(base_url: str, scenario: str, clients: int, seconds: float, payload_file: Path) -> dict[str, Any]:
+def load(
+    base_url: str, scenario: str, clients: int, seconds: float, payload_file: Path, engine: str | None
+) -> dict[str, Any]:
     completed = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.loadgen", "--base-url", base_url, "--scenario", scenario),
             *("--concurrency", str(clients), "--duration", str(seconds), "--payloads", str(payload_file)),
+            *(("--engine", engine) if engine else ()),
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -297,9 +330,16 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", default="1,8,64", help="comma-separated concurrency levels")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--engine", choices=["wrk", "httpx"], help="load generator (default: wrk if it is installed)"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL))
-    parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--keep-state",
+        action="store_true",
+        help="keep the seeded database and trained model, and reuse them on the next run",
+    )
     return parser.parse_args(argv)
 
 
@@ -307,14 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     clients = [int(c) for c in args.clients.split(",")]
     scenarios = [s for s in args.scenarios.split(",") if s]
-    data = dataset(args)
     with (
         tempfile.TemporaryDirectory(prefix="ml-bench-") as tmp,
-        throwaway_database(args.admin_url, args.keep_database) as url,
+        benchmark_state(args) as (url, models_dir, prepared),
     ):
         work = Path(tmp)
-        models_dir = work / "models"
-        prepare(url, data, models_dir, args.precompute_users)
+        if not prepared:
+            prepare(url, dataset(args), models_dir, args.precompute_users)
         ids = payloads(url, work / "payloads.json", sample=5000)
         step(
             f"{len(ids['precomputed_users'])} precomputed users, {len(ids['computed_users'])} others sampled"
@@ -336,14 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 base_url = floor.base_url if scenario == "floor" else service.base_url
                 for n in clients:
                     step(f"{scenario} with {n} clients for {args.duration:.0f} s")
-                    result = load(base_url, scenario, n, args.duration, work / "payloads.json")
+                    result = load(base_url, scenario, n, args.duration, work / "payloads.json", args.engine)
                     if result["first_error"]:
                         step(f"  first error: {result['first_error']}")
                     results.append(result)
     print(f"\nServing benchmark: {args.users} users, {args.posts} posts, {args.interactions} interactions,")
     print(
-        f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs shared with the load generator,"
-        f" {args.duration:.0f} s per run\n"
+        f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs shared with the load generator"
+        f" ({results[0]['engine'] if results else '-'}), {args.duration:.0f} s per run\n"
     )
     print(table(results))
     print()
