@@ -13,6 +13,7 @@ from app.application.dto import (
 )
 from app.domain.entities import Interaction
 from app.domain.ports import Clock, UnitOfWorkFactory
+from app.shared.ids import uuid7
 
 # Client clocks drift; an event further in the future than this is a bug, not drift.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -56,7 +57,7 @@ def _problem(
 
 def _to_interaction(item: InteractionInput, now: datetime) -> Interaction:
     return Interaction(
-        id=uuid.uuid4(),
+        id=uuid7(),
         user_id=item.user_id,
         post_id=item.post_id,
         kind=item.kind,

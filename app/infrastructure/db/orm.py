@@ -19,9 +19,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.shared.ids import uuid7
 
 # JSONB on PostgreSQL, JSON (text) on SQLite.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -65,13 +68,20 @@ class InteractionRow(Base):
         Index("ix_user_interaction_user_id_created_at", "user_id", "created_at"),
         Index("ix_user_interaction_post_id_created_at", "post_id", "created_at"),
         Index("ix_user_interaction_created_at", "created_at"),
-        Index("ux_user_interaction_event_id", "event_id", unique=True),
+        # Partial: most interactions carry no event id, and indexing their NULLs buys nothing.
+        Index(
+            "ux_user_interaction_event_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("event_id IS NOT NULL"),
+            sqlite_where=text("event_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "interaction_type IN ('view', 'click', 'like', 'share')", name="ck_user_interaction_type"
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
@@ -93,7 +103,7 @@ class RecommendationRow(Base):
         Index("ix_user_recommendation_expires_at", "expires_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     post_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     score: Mapped[float] = mapped_column(Float, nullable=False)
