@@ -19,7 +19,7 @@ from app.application.use_cases.trending import TrendingPosts
 from app.domain.ports import Clock
 from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
-from app.infrastructure.db.engine import build_engine, build_session_factory, normalise_url
+from app.infrastructure.db.engine import build_engine, normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Container:
     settings: Settings
-    engine: Engine
+    engines: tuple[Engine, ...]
     models: ModelHolder
     writer: BackgroundRecommendationWriter
     generate: GenerateRecommendations
@@ -54,7 +54,8 @@ class Container:
         for thread in self._threads:
             thread.join(timeout=5)
         self.writer.close()
-        self.engine.dispose()
+        for engine in self.engines:
+            engine.dispose()
         metrics.forget_this_process()
 
     def _every(self, seconds: float, job: Callable[[], None], name: str) -> None:
@@ -88,23 +89,32 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     clock = clock or SystemClock()
     if settings.auto_migrate and normalise_url(settings.database_url).startswith("sqlite"):
         upgrade_to_head(settings.database_url)
-    engine = build_engine(
-        settings.database_url,
-        connect_timeout_seconds=settings.db_connect_timeout_seconds,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        pool_size=settings.db_pool_size,
-    )
-    session_factory = build_session_factory(engine)
+
+    def engine_for(*, autocommit: bool) -> Engine:
+        return build_engine(
+            settings.database_url,
+            connect_timeout_seconds=settings.db_connect_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            pool_size=settings.db_pool_size,
+            autocommit=autocommit,
+        )
+
+    engine = engine_for(autocommit=False)
+    # Reads need no transaction: at READ COMMITTED each statement takes its own snapshot anyway.
+    read_engine = engine_for(autocommit=True)
 
     def uow_factory() -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory)
+        return SqlAlchemyUnitOfWork(engine)
+
+    def read_uow_factory() -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(read_engine)
 
     # Stored lists are a cache: their commits need not wait for the disk.
-    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(session_factory, durable=False))
+    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(engine, durable=False))
 
     def probe() -> None:
         try:
-            with engine.connect() as conn:
+            with read_engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as error:
             raise translate(error) from error
@@ -112,7 +122,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     models = ModelHolder(RegistryModelStore(ModelRegistry(settings.model.models_dir)))
     weights = settings.weights.as_dict()
     trending = TrendingPosts(
-        uow_factory,
+        read_uow_factory,
         clock,
         weights=weights,
         window=timedelta(hours=settings.trending_window_hours),
@@ -123,10 +133,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     return Container(
         settings=settings,
-        engine=engine,
+        engines=(engine, read_engine),
         models=models,
         writer=writer,
-        generate=GenerateRecommendations(uow_factory, models, trending, writer, clock, policy),
+        generate=GenerateRecommendations(read_uow_factory, models, trending, writer, clock, policy),
         track=TrackInteractions(uow_factory, clock),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -25,6 +26,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         configure_logging(settings.log_level, settings.log_json)
         active = container or build_container(settings)
+        # Handlers run in anyio's thread pool; past this many, requests queue for a thread.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         active.start()
         try:
             yield {"container": active}

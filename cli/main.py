@@ -49,12 +49,11 @@ def cleanup() -> int:
     from app.application.use_cases.maintenance import DeleteExpiredRecommendations
     from app.infrastructure.clock import SystemClock
     from app.infrastructure.config import Settings
-    from app.infrastructure.db.engine import build_engine, build_session_factory
+    from app.infrastructure.db.engine import build_engine
     from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 
     engine = build_engine(Settings().database_url)
-    sessions = build_session_factory(engine)
-    deleted = DeleteExpiredRecommendations(lambda: SqlAlchemyUnitOfWork(sessions), SystemClock()).execute()
+    deleted = DeleteExpiredRecommendations(lambda: SqlAlchemyUnitOfWork(engine), SystemClock()).execute()
     engine.dispose()
     print(f"deleted {deleted} expired recommendations")
     return 0

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from app.application.use_cases.maintenance import PrecomputeRecommendations
 from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
-from app.infrastructure.db.engine import build_engine, build_session_factory
+from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.orm import InteractionRow
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 from app.infrastructure.ml.model_loader import RegistryModelStore
@@ -34,8 +34,7 @@ def precompute_active_users(
     model = RegistryModelStore(registry).load(version)
     engine = build_engine(database_url)
     try:
-        sessions = build_session_factory(engine)
-        with sessions() as session:
+        with engine.connect() as conn:
             latest = func.max(InteractionRow.created_at)
             stmt = (
                 select(InteractionRow.user_id)
@@ -43,9 +42,9 @@ def precompute_active_users(
                 .order_by(latest.desc())
                 .limit(limit)
             )
-            users: list[uuid.UUID] = list(session.scalars(stmt))
+            users: list[uuid.UUID] = list(conn.scalars(stmt))
         use_case = PrecomputeRecommendations(
-            lambda: SqlAlchemyUnitOfWork(sessions),
+            lambda: SqlAlchemyUnitOfWork(engine),
             model,
             SystemClock(),
             ttl=timedelta(seconds=settings.recommendation_ttl_seconds),

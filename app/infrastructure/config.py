@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(5, ge=1)
+    request_threads: int = Field(
+        8,
+        ge=1,
+        description="request handlers running at once per worker; more requests wait their turn",
+    )
     auto_migrate: bool = Field(
         True, description="migrate an embedded SQLite database at start; PostgreSQL is migrated by alembic"
     )
@@ -84,6 +89,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _threads_fit_the_pool(self) -> Settings:
+        # A request waiting for a thread queues; one waiting for a connection times out (503).
+        # Two of the pool's connections are left for the background writer and cleanup.
+        capacity = self.db_pool_size * 3
+        if self.request_threads > capacity - 2:
+            raise ValueError(
+                f"ML_REQUEST_THREADS={self.request_threads} exceeds what ML_DB_POOL_SIZE="
+                f"{self.db_pool_size} can serve ({capacity - 2}): raise the pool size or lower the threads"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

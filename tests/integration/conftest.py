@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.migrate import upgrade_to_head
@@ -44,15 +43,12 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
 def rolled_back_uow_factory(engine: Engine) -> Iterator[Callable[[], SqlAlchemyUnitOfWork]]:
     """Every unit of work joins one outer transaction; its commits become savepoints."""
     if engine.dialect.name == "sqlite":
-        yield lambda: SqlAlchemyUnitOfWork(sessionmaker(bind=engine, expire_on_commit=False))
+        yield lambda: SqlAlchemyUnitOfWork(engine)
         return
     connection = engine.connect()
     outer = connection.begin()
-    factory: sessionmaker[Session] = sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
     try:
-        yield lambda: SqlAlchemyUnitOfWork(factory)
+        yield lambda: SqlAlchemyUnitOfWork(connection)
     finally:
         outer.rollback()
         connection.close()

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine
 
 from app.domain.entities import Reason, Recommendation
-from app.infrastructure.db.engine import build_session_factory
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 from app.shared.exceptions import StorageUnavailable
@@ -25,14 +24,13 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture
 def writer(engine: Engine) -> Iterator[BackgroundRecommendationWriter]:
-    sessions = build_session_factory(engine)
-    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(sessions, durable=False))
+    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(engine, durable=False))
     yield writer
     writer.close()
 
 
 def _stored(engine: Engine, user_id: uuid.UUID, version: str) -> list[Recommendation]:
-    with SqlAlchemyUnitOfWork(build_session_factory(engine)) as uow:
+    with SqlAlchemyUnitOfWork(engine) as uow:
         page = uow.recommendations.unseen_page(
             user_id, BASE_TIME, version, exclude=frozenset(), offset=0, limit=1000
         )
@@ -66,13 +64,12 @@ def test_saved_lists_are_stored_and_the_newest_per_user_wins(
 
 
 def test_a_failed_write_is_logged_and_the_writer_keeps_going(engine: Engine) -> None:
-    sessions = build_session_factory(engine)
     failures = [StorageUnavailable("database unavailable")]
 
     def uow_factory() -> SqlAlchemyUnitOfWork:
         if failures:
             raise failures.pop()
-        return SqlAlchemyUnitOfWork(sessions)
+        return SqlAlchemyUnitOfWork(engine)
 
     writer = BackgroundRecommendationWriter(uow_factory)
     user = uuid.uuid4()
@@ -86,9 +83,7 @@ def test_a_failed_write_is_logged_and_the_writer_keeps_going(engine: Engine) -> 
 
 
 def test_a_full_queue_drops_lists_instead_of_blocking(engine: Engine) -> None:
-    writer = BackgroundRecommendationWriter(
-        lambda: SqlAlchemyUnitOfWork(build_session_factory(engine)), max_pending=1
-    )
+    writer = BackgroundRecommendationWriter(lambda: SqlAlchemyUnitOfWork(engine), max_pending=1)
     for _ in range(200):
         _save(writer, uuid.uuid4(), [Recommendation(uuid.uuid4(), 0.5, Reason.TRENDING)])
     writer.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from app.domain.entities import Interaction, InteractionType, Post, Reason, Recommendation, User
-from app.infrastructure.db.orm import InteractionRow, PostRow, UserRow
 
 
 def aware(value: datetime) -> datetime:
@@ -23,7 +24,7 @@ def user_to_row(user: User) -> dict[str, Any]:
     }
 
 
-def user_from_row(row: UserRow) -> User:
+def user_from_row(row: Row[Any]) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -44,7 +45,7 @@ def post_to_row(post: Post) -> dict[str, Any]:
     }
 
 
-def post_from_row(row: PostRow) -> Post:
+def post_from_row(row: Row[Any]) -> Post:
     return Post(
         id=row.id,
         author_id=row.author_id,
@@ -67,14 +68,14 @@ def interaction_to_row(interaction: Interaction) -> dict[str, Any]:
     }
 
 
-def interaction_from_row(row: InteractionRow) -> Interaction:
+def interaction_from_row(row: Row[Any]) -> Interaction:
     return Interaction(
         id=row.id,
         user_id=row.user_id,
         post_id=row.post_id,
         kind=InteractionType(row.interaction_type),
         created_at=aware(row.created_at),
-        metadata=row.metadata_ or {},
+        metadata=row.metadata or {},
         event_id=row.event_id,
     )
 

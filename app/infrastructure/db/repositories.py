@@ -1,30 +1,37 @@
-"""SQLAlchemy adapters of the repository ports. They add and query; the unit of work commits."""
+"""SQLAlchemy Core adapters of the repository ports. They add and query; the unit of work commits.
+
+The statements a request runs are built once, at import, with bound parameters: building and
+cache-keying an ORM statement per call cost more than PostgreSQL took to plan and run it.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from app.domain.entities import Interaction, Post, PostEngagement, Recommendation, User
 from app.infrastructure.db import mappers
 from app.infrastructure.db.orm import InteractionRow, PostRow, RecommendationRow, UserRow
+from app.shared.ids import uuid7
 
 # Keeps bound parameters per statement under SQLite's and psycopg2's comfortable limits.
 CHUNK = 500
 
+USERS = cast(Table, UserRow.__table__)
+POSTS = cast(Table, PostRow.__table__)
+INTERACTIONS = cast(Table, InteractionRow.__table__)
+RECOMMENDATIONS = cast(Table, RecommendationRow.__table__)
 
-def _insert(session: Session, table: Table) -> Any:
+
+def _insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT with the dialect's ON CONFLICT support (PostgreSQL and SQLite share the syntax)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -32,107 +39,121 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _insert_ignoring_conflicts(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    inserted = 0
-    for chunk in _chunks(rows):
-        stmt = _insert(session, table).on_conflict_do_nothing().returning(table.c.id)
-        inserted += len(session.execute(stmt, list(chunk)).all())
-    return inserted
+@cache
+def _insert_returning_ids(dialect: str, table: Table) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing().returning(table.c.id)
 
 
-def _existing(session: Session, column: Any, ids: Iterable[UUID]) -> set[UUID]:
+def _insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    stmt = _insert_returning_ids(conn.dialect.name, table)
+    return sum(len(conn.execute(stmt, list(chunk)).all()) for chunk in _chunks(rows))
+
+
+def _ids_in(table: Table) -> Any:
+    return select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+_USER_IDS_IN = _ids_in(USERS)
+_POST_IDS_IN = _ids_in(POSTS)
+
+
+def _existing(conn: Connection, stmt: Any, ids: Iterable[UUID]) -> set[UUID]:
     wanted = list(dict.fromkeys(ids))
     found: set[UUID] = set()
     for chunk in _chunks(wanted):
-        found.update(session.scalars(select(column).where(column.in_(chunk))))
+        found.update(conn.scalars(stmt, {"ids": list(chunk)}))
     return found
 
 
+_USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("id"))
+
+
 class SqlAlchemyUserRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     def add_many(self, users: Iterable[User]) -> int:
-        rows = [mappers.user_to_row(u) for u in users]
-        return _insert_ignoring_conflicts(self._session, UserRow.__table__, rows)  # type: ignore[arg-type]
+        return _insert_ignoring_conflicts(self._conn, USERS, [mappers.user_to_row(u) for u in users])
 
     def get(self, user_id: UUID) -> User | None:
-        row = self._session.get(UserRow, user_id)
+        row = self._conn.execute(_USER_BY_ID, {"id": user_id}).first()
         return mappers.user_from_row(row) if row else None
 
     def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
-        return _existing(self._session, UserRow.id, user_ids)
+        return _existing(self._conn, _USER_IDS_IN, user_ids)
+
+
+_POSTS_IN = select(POSTS).where(POSTS.c.id.in_(bindparam("ids", expanding=True)))
+_POST_IDS_BY_AUTHOR = select(POSTS.c.id).where(POSTS.c.author_id == bindparam("author_id"))
+_POSTS_CREATED_SINCE = (
+    select(POSTS)
+    .where(POSTS.c.created_at >= bindparam("since"))
+    .order_by(POSTS.c.created_at.desc(), POSTS.c.id)
+    .limit(bindparam("limit"))
+)
 
 
 class SqlAlchemyPostRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     def add_many(self, posts: Iterable[Post]) -> int:
-        rows = [mappers.post_to_row(p) for p in posts]
-        return _insert_ignoring_conflicts(self._session, PostRow.__table__, rows)  # type: ignore[arg-type]
+        return _insert_ignoring_conflicts(self._conn, POSTS, [mappers.post_to_row(p) for p in posts])
 
     def get_many(self, post_ids: Iterable[UUID]) -> list[Post]:
         wanted = list(dict.fromkeys(post_ids))
         posts: list[Post] = []
         for chunk in _chunks(wanted):
-            rows = self._session.scalars(select(PostRow).where(PostRow.id.in_(chunk)))
+            rows = self._conn.execute(_POSTS_IN, {"ids": list(chunk)})
             posts.extend(mappers.post_from_row(r) for r in rows)
         return posts
 
     def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
-        return _existing(self._session, PostRow.id, post_ids)
+        return _existing(self._conn, _POST_IDS_IN, post_ids)
 
     def ids_by_author(self, author_id: UUID) -> set[UUID]:
-        return set(self._session.scalars(select(PostRow.id).where(PostRow.author_id == author_id)))
+        return set(self._conn.scalars(_POST_IDS_BY_AUTHOR, {"author_id": author_id}))
 
     def created_since(self, since: datetime, limit: int) -> list[Post]:
-        stmt = (
-            select(PostRow)
-            .where(PostRow.created_at >= since)
-            .order_by(PostRow.created_at.desc(), PostRow.id)
-            .limit(limit)
-        )
-        return [mappers.post_from_row(r) for r in self._session.scalars(stmt)]
+        rows = self._conn.execute(_POSTS_CREATED_SINCE, {"since": since, "limit": limit})
+        return [mappers.post_from_row(r) for r in rows]
+
+
+_OF_USER = INTERACTIONS.c.user_id == bindparam("user_id")
+_HISTORY = select(INTERACTIONS).where(_OF_USER).order_by(INTERACTIONS.c.created_at, INTERACTIONS.c.id)
+_HISTORY_SINCE = _HISTORY.where(INTERACTIONS.c.created_at >= bindparam("since"))
+_SEEN = select(INTERACTIONS.c.post_id).where(_OF_USER)
 
 
 class SqlAlchemyInteractionRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
         rows = [mappers.interaction_to_row(i) for i in _first_per_event_id(interactions)]
-        stored = _insert_ignoring_conflicts(self._session, InteractionRow.__table__, rows)  # type: ignore[arg-type]
+        stored = _insert_ignoring_conflicts(self._conn, INTERACTIONS, rows)
         return stored, len(interactions) - stored
 
     def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
-        stmt = select(InteractionRow).where(InteractionRow.user_id == user_id)
-        if since is not None:
-            stmt = stmt.where(InteractionRow.created_at >= since)
-        stmt = stmt.order_by(InteractionRow.created_at, InteractionRow.id)
-        return [mappers.interaction_from_row(r) for r in self._session.scalars(stmt)]
+        if since is None:
+            rows = self._conn.execute(_HISTORY, {"user_id": user_id})
+        else:
+            rows = self._conn.execute(_HISTORY_SINCE, {"user_id": user_id, "since": since})
+        return [mappers.interaction_from_row(r) for r in rows]
 
     def seen_post_ids(self, user_id: UUID) -> set[UUID]:
-        stmt = select(InteractionRow.post_id).where(InteractionRow.user_id == user_id).distinct()
-        return set(self._session.scalars(stmt))
+        return set(self._conn.scalars(_SEEN, {"user_id": user_id}))
 
     def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+        i, p = INTERACTIONS.c, POSTS.c
         stmt = (
-            select(
-                InteractionRow.post_id,
-                PostRow.author_id,
-                PostRow.created_at,
-                InteractionRow.interaction_type,
-                func.count(),
-            )
-            .join(PostRow, PostRow.id == InteractionRow.post_id)
-            .where(InteractionRow.created_at >= since)
-            .group_by(
-                InteractionRow.post_id, PostRow.author_id, PostRow.created_at, InteractionRow.interaction_type
-            )
+            select(i.post_id, p.author_id, p.created_at, i.interaction_type, func.count())
+            .join(POSTS, p.id == i.post_id)
+            .where(i.created_at >= since)
+            .group_by(i.post_id, p.author_id, p.created_at, i.interaction_type)
         )
         totals: dict[UUID, list[Any]] = {}
-        for post_id, author_id, created_at, kind, count in self._session.execute(stmt):
+        for post_id, author_id, created_at, kind, count in self._conn.execute(stmt):
             entry = totals.setdefault(post_id, [author_id, mappers.aware(created_at), 0.0])
             entry[2] += weights.get(kind, 0.0) * count
         return [
@@ -153,9 +174,45 @@ def _first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction
     return kept
 
 
+def _page(*conditions: Any) -> Any:
+    r = RECOMMENDATIONS.c
+    return (
+        select(r.post_id, r.score, r.reason, func.count().over())
+        .where(*conditions)
+        .order_by(r.rank)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
+def _count(*conditions: Any) -> Any:
+    return select(func.count()).select_from(RECOMMENDATIONS).where(*conditions)
+
+
+_FRESH = (
+    RECOMMENDATIONS.c.user_id == bindparam("user_id"),
+    RECOMMENDATIONS.c.model_version == bindparam("model_version"),
+    RECOMMENDATIONS.c.expires_at > bindparam("now"),
+)
+_UNSEEN = (*_FRESH, RECOMMENDATIONS.c.post_id.not_in(_SEEN))
+_UNSEEN_NOT_EXCLUDED = (*_UNSEEN, RECOMMENDATIONS.c.post_id.not_in(bindparam("exclude", expanding=True)))
+_UNSEEN_PAGE, _UNSEEN_PAGE_EXCLUDING = _page(*_UNSEEN), _page(*_UNSEEN_NOT_EXCLUDED)
+_UNSEEN_COUNT, _UNSEEN_COUNT_EXCLUDING = _count(*_UNSEEN), _count(*_UNSEEN_NOT_EXCLUDED)
+_ANY_FRESH = select(RECOMMENDATIONS.c.id).where(*_FRESH).limit(1)
+_RECOMMENDATION_COLUMNS = ("score", "reason", "model_version", "rank", "generated_at", "expires_at")
+
+
+@cache
+def _upsert_recommendations(dialect: str) -> Any:
+    stmt = _insert(dialect, RECOMMENDATIONS)
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "post_id"], set_={c: stmt.excluded[c] for c in _RECOMMENDATION_COLUMNS}
+    )
+
+
 class SqlAlchemyRecommendationRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     def unseen_page(
         self,
@@ -167,27 +224,19 @@ class SqlAlchemyRecommendationRepository:
         offset: int,
         limit: int,
     ) -> tuple[list[Recommendation], int] | None:
-        row = RecommendationRow
-        fresh = (row.user_id == user_id, row.model_version == model_version, row.expires_at > now)
-        seen = select(InteractionRow.post_id).where(InteractionRow.user_id == user_id)
-        conditions = [*fresh, row.post_id.not_in(seen)]
+        params: dict[str, Any] = {"user_id": user_id, "model_version": model_version, "now": now}
+        page, count = _UNSEEN_PAGE, _UNSEEN_COUNT
         if exclude:
-            conditions.append(row.post_id.not_in(list(exclude)))
-        stmt = (
-            select(row.post_id, row.score, row.reason, func.count().over())
-            .where(*conditions)
-            .order_by(row.rank)
-            .offset(offset)
-            .limit(limit)
-        )
-        rows = self._session.execute(stmt).all()
+            params["exclude"] = list(exclude)
+            page, count = _UNSEEN_PAGE_EXCLUDING, _UNSEEN_COUNT_EXCLUDING
+        rows = self._conn.execute(page, {**params, "offset": offset, "limit": limit}).all()
         if rows:
             return [mappers.recommendation_from_values(p, s, r) for p, s, r, _ in rows], int(rows[0][3])
         # An empty page: past the end, everything seen, or nothing stored at all?
-        total = self._session.scalar(select(func.count()).select_from(row).where(*conditions))
+        total = self._conn.scalar(count, params)
         if total:
             return [], int(total)
-        has_fresh = self._session.scalar(select(row.id).where(*fresh).limit(1))
+        has_fresh = self._conn.scalar(_ANY_FRESH, params)
         return ([], 0) if has_fresh is not None else None
 
     def replace_for_user(
@@ -200,13 +249,13 @@ class SqlAlchemyRecommendationRepository:
         expires_at: datetime,
     ) -> None:
         keep = [r.post_id for r in recommendations]
-        stale = delete(RecommendationRow).where(RecommendationRow.user_id == user_id)
+        stale = delete(RECOMMENDATIONS).where(RECOMMENDATIONS.c.user_id == user_id)
         if keep:
-            stale = stale.where(RecommendationRow.post_id.not_in(keep))
-        self._session.execute(stale)
+            stale = stale.where(RECOMMENDATIONS.c.post_id.not_in(keep))
+        self._conn.execute(stale)
         rows = [
             {
-                "id": uuid.uuid4(),
+                "id": uuid7(),
                 "user_id": user_id,
                 "post_id": r.post_id,
                 "score": r.score,
@@ -218,21 +267,13 @@ class SqlAlchemyRecommendationRepository:
             }
             for rank, r in enumerate(recommendations)
         ]
-        self._upsert(rows)
-
-    def _upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        table: Table = RecommendationRow.__table__  # type: ignore[assignment]
-        updated = ("score", "reason", "model_version", "rank", "generated_at", "expires_at")
+        upsert = _upsert_recommendations(self._conn.dialect.name)
         for chunk in _chunks(rows):
-            stmt = _insert(self._session, table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["user_id", "post_id"], set_={c: stmt.excluded[c] for c in updated}
-            )
-            self._session.execute(stmt, list(chunk))
+            self._conn.execute(upsert, list(chunk))
 
     def delete_expired(self, now: datetime) -> int:
-        result = self._session.execute(delete(RecommendationRow).where(RecommendationRow.expires_at <= now))
-        return int(getattr(result, "rowcount", 0) or 0)
+        result = self._conn.execute(delete(RECOMMENDATIONS).where(RECOMMENDATIONS.c.expires_at <= now))
+        return int(result.rowcount or 0)
 
 
 __all__ = [

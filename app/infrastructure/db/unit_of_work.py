@@ -1,13 +1,12 @@
-"""The SQLAlchemy unit of work: one session and transaction per use-case call."""
+"""The SQLAlchemy unit of work: one connection and transaction per use-case call."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import Connection, Engine, Transaction, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.infrastructure.db.repositories import (
     SqlAlchemyInteractionRepository,
@@ -28,22 +27,30 @@ def translate(error: sa_exc.SQLAlchemyError) -> Exception:
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], *, durable: bool = True) -> None:
-        """`durable=False` lets PostgreSQL acknowledge a commit before its WAL reaches disk:
+    def __init__(self, bind: Engine | Connection, *, durable: bool = True) -> None:
+        """`bind` is an engine (a pooled connection per unit of work) or, in tests, a connection
+        whose outer transaction each unit of work nests a savepoint in.
+
+        `durable=False` lets PostgreSQL acknowledge a commit before its WAL reaches disk:
         only for data that may be lost in a database crash (caches), never for the log."""
-        self._session_factory = session_factory
+        self._bind = bind
         self._durable = durable
-        self._session: Session | None = None
+        self._conn: Connection | None = None
+        self._transaction: Transaction | None = None
 
     def __enter__(self) -> Self:
-        session = self._session_factory()
-        if not self._durable and session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        self._session = session
-        self.users = SqlAlchemyUserRepository(session)
-        self.posts = SqlAlchemyPostRepository(session)
-        self.interactions = SqlAlchemyInteractionRepository(session)
-        self.recommendations = SqlAlchemyRecommendationRepository(session)
+        try:
+            conn = self._bind if isinstance(self._bind, Connection) else self._bind.connect()
+            self._transaction = self._begin(conn)
+            if not self._durable and conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error) from error
+        self._conn = conn
+        self.users = SqlAlchemyUserRepository(conn)
+        self.posts = SqlAlchemyPostRepository(conn)
+        self.interactions = SqlAlchemyInteractionRepository(conn)
+        self.recommendations = SqlAlchemyRecommendationRepository(conn)
         return self
 
     def __exit__(
@@ -52,26 +59,32 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self._session
-        self._session = None
-        if session is None:
+        conn, transaction = self._conn, self._transaction
+        self._conn = self._transaction = None
+        if conn is None:
             return
         try:
-            session.rollback()
+            if transaction is not None and transaction.is_active:
+                transaction.rollback()
         except sa_exc.SQLAlchemyError:
             pass  # the connection is already gone; closing below returns it to the pool
         finally:
-            session.close()
+            if conn is not self._bind:
+                conn.close()
         if isinstance(exc, sa_exc.SQLAlchemyError):
             raise translate(exc) from exc
 
+    def _begin(self, conn: Connection) -> Transaction:
+        return conn.begin_nested() if conn is self._bind else conn.begin()
+
     def commit(self) -> None:
-        assert self._session is not None, "commit() outside the unit of work's with-block"
+        """Commits the unit of work: its last step (what follows is rolled back on exit)."""
+        assert self._transaction is not None, "commit() outside the unit of work's with-block"
         try:
-            self._session.commit()
+            self._transaction.commit()
         except sa_exc.SQLAlchemyError as error:
             raise translate(error) from error
 
     def rollback(self) -> None:
-        if self._session is not None:
-            self._session.rollback()
+        if self._transaction is not None and self._transaction.is_active:
+            self._transaction.rollback()
