@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
-    db_pool_size: int = Field(5, ge=1)
+    db_pool_size: int = Field(10, ge=3)
     request_threads: int = Field(
         8,
         ge=1,
@@ -92,13 +92,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _threads_fit_the_pool(self) -> Settings:
-        # A request waiting for a thread queues; one waiting for a connection times out (503).
+        # A request waiting for a thread queues; one waiting for a connection times out (503), and
+        # connections past the pool's size are opened and closed per use (a backend fork each).
         # Two of the pool's connections are left for the background writer and cleanup.
-        capacity = self.db_pool_size * 3
-        if self.request_threads > capacity - 2:
+        if self.request_threads > self.db_pool_size - 2:
             raise ValueError(
-                f"ML_REQUEST_THREADS={self.request_threads} exceeds what ML_DB_POOL_SIZE="
-                f"{self.db_pool_size} can serve ({capacity - 2}): raise the pool size or lower the threads"
+                f"ML_REQUEST_THREADS={self.request_threads} needs ML_DB_POOL_SIZE of at least"
+                f" {self.request_threads + 2} (it is {self.db_pool_size}): raise it or lower the threads"
             )
         return self
 

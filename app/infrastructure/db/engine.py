@@ -39,7 +39,7 @@ def build_engine(
     *,
     connect_timeout_seconds: float = 3.0,
     statement_timeout_ms: int = 5000,
-    pool_size: int = 5,
+    pool_size: int = 10,
     autocommit: bool = False,
 ) -> Engine:
     """An engine whose failures surface within bounded time instead of hanging a request.
@@ -59,7 +59,7 @@ def build_engine(
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=pool_size,
         pool_timeout=connect_timeout_seconds,
         pool_recycle=1800,
         connect_args={

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from app.application.dto import HealthState
 from app.application.use_cases.health import CheckHealth
 from app.presentation.api.dependencies import get_health
+from app.presentation.api.responses import json_response
 from app.presentation.api.schemas import HealthResponse
 from app.shared import metrics
 
@@ -16,7 +17,7 @@ Health = Annotated[CheckHealth, Depends(get_health)]
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def health(use_case: Health) -> JSONResponse:
+def health(use_case: Health) -> Response:
     """healthy; degraded (no model: cold start only); unhealthy (no database: 503)."""
     report = use_case.execute()
     body = HealthResponse(
@@ -28,7 +29,7 @@ def health(use_case: Health) -> JSONResponse:
         model_error=report.model_error,
     )
     status = 503 if report.status is HealthState.UNHEALTHY else 200
-    return JSONResponse(body.model_dump(mode="json"), status_code=status)
+    return json_response(body, status_code=status)
 
 
 @router.get("/health/live")

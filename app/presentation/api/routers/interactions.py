@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Response
 from pydantic import ValidationError
 
 from app.application.dto import InteractionInput, RejectedItem, TrackInteractionsCommand
@@ -10,6 +10,7 @@ from app.application.use_cases.track_interactions import TrackInteractions
 from app.domain.entities import InteractionType
 from app.presentation.api.dependencies import get_track
 from app.presentation.api.errors import field_errors
+from app.presentation.api.responses import json_response
 from app.presentation.api.schemas import (
     InteractionBatch,
     InteractionIn,
@@ -26,18 +27,16 @@ router = APIRouter(prefix="/interactions", tags=["interactions"])
 def track(
     body: Annotated[TrackBody, Body()],
     use_case: Annotated[TrackInteractions, Depends(get_track)],
-) -> TrackResponse:
+) -> Response:
     """One interaction, or a batch of up to 500; each bad item is reported, the good ones stored."""
     command = _command(body)
     result = use_case.execute(command)
     metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
     metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
     metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))
-    return TrackResponse(
-        accepted=result.accepted,
-        duplicates=result.duplicates,
-        rejected=[RejectedOut(index=r.index, field=r.field, error=r.error) for r in result.rejected],
-    )
+    rejected = [RejectedOut(index=r.index, field=r.field, error=r.error) for r in result.rejected]
+    response = TrackResponse(accepted=result.accepted, duplicates=result.duplicates, rejected=rejected)
+    return json_response(response, status_code=202)
 
 
 def _command(body: InteractionIn | InteractionBatch) -> TrackInteractionsCommand:

@@ -4,11 +4,12 @@ import time
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
 from app.presentation.api.dependencies import get_generate
+from app.presentation.api.responses import json_response
 from app.presentation.api.schemas import (
     GenerateRequest,
     GenerateResponse,
@@ -23,7 +24,7 @@ Generate = Annotated[GenerateRecommendations, Depends(get_generate)]
 
 
 @router.post("/generate", response_model=GenerateResponse)
-def generate(body: GenerateRequest, use_case: Generate) -> GenerateResponse:
+def generate(body: GenerateRequest, use_case: Generate) -> Response:
     """Ranked posts for a user's feed; unknown users get cold-start (trending) posts."""
     command = GenerateRecommendationsCommand(
         user_id=body.user_id,
@@ -33,15 +34,17 @@ def generate(body: GenerateRequest, use_case: Generate) -> GenerateResponse:
         exclude_post_ids=frozenset(body.context.exclude_post_ids),
     )
     result = _measured(use_case, command)
-    return GenerateResponse(
-        user_id=result.user_id,
-        recommendations=_out(result),
-        metadata=RecommendationMetadata(
-            total=result.total,
-            model_version=result.model_version,
-            generated_at=result.generated_at,
-            source=result.source.value,
-        ),
+    return json_response(
+        GenerateResponse(
+            user_id=result.user_id,
+            recommendations=_out(result),
+            metadata=RecommendationMetadata(
+                total=result.total,
+                model_version=result.model_version,
+                generated_at=result.generated_at,
+                source=result.source.value,
+            ),
+        )
     )
 
 
@@ -51,10 +54,12 @@ def for_user(
     use_case: Generate,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-) -> LegacyRecommendationsResponse:
+) -> Response:
     """The older client's read: same ranking, a smaller envelope."""
     result = _measured(use_case, GenerateRecommendationsCommand(user_id=user_id, limit=limit, offset=offset))
-    return LegacyRecommendationsResponse(recommendations=_out(result), model_version=result.model_version)
+    return json_response(
+        LegacyRecommendationsResponse(recommendations=_out(result), model_version=result.model_version)
+    )
 
 
 def _measured(
