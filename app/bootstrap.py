@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -75,14 +76,30 @@ class Container:
 
     def _refresh_model(self) -> None:
         before = self.models.current()
+        previous = before.version if before else None
         self.models.refresh()
         after = self.models.current()
-        metrics.set_model_version(before.version if before else None, after.version if after else None)
+        if after is not before:
+            del before  # the old model must be garbage before the collection below
+            _freeze_long_lived_objects()
+        metrics.set_model_version(previous, after.version if after else None)
 
     def _cleanup(self) -> None:
         deleted = self.cleanup.execute()
         if deleted:
             logger.info("deleted expired recommendations", extra={"rows": deleted})
+
+
+def _freeze_long_lived_objects() -> None:
+    """Takes the loaded model out of the garbage collector's sight.
+
+    A model is a quarter of a million objects that live until the next swap; every full
+    collection walked them all (140 ms, stalling each request in flight). The previous model's
+    objects are unfrozen and collected first, so a reload leaks nothing.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
