@@ -137,10 +137,27 @@ def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> No
         *("--precompute-users", str(precompute_users)),
     )
     step(f"trained in {seconds:.1f} s")
-    # Seeding and precomputing leave work for autovacuum; do it now rather than during a run.
+    vacuum(url)
+
+
+def vacuum(url: str) -> None:
+    """Seeding and precomputing leave work for autovacuum: done now rather than during a run."""
     started = time.perf_counter()
     autocommit(url, "VACUUM ANALYZE")
     step(f"vacuumed in {time.perf_counter() - started:.1f} s")
+
+
+def refresh(url: str, models_dir: Path, precompute_users: int) -> None:
+    """Kept state: migrate, and store fresh lists again (the earlier ones may have expired)."""
+    upgrade_to_head(url)
+    step(f"precomputing {precompute_users} users again")
+    seconds = run_module(
+        "training.precompute",
+        *("--database-url", url, "--limit", str(precompute_users)),
+        env={"ML_MODEL__MODELS_DIR": str(models_dir)},
+    )
+    step(f"precomputed in {seconds:.1f} s")
+    vacuum(url)
 
 
 def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
@@ -149,14 +166,18 @@ def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
     try:
         with engine.connect() as conn:
             precomputed = [
-                str(u) for u in conn.scalars(text("SELECT DISTINCT user_id FROM user_recommendation"))
+                str(u)
+                for u in conn.scalars(
+                    text("SELECT DISTINCT user_id FROM user_recommendation WHERE expires_at > now()")
+                )
             ]
             computed = [
                 str(u)
                 for u in conn.scalars(
                     text(
                         "SELECT user_id FROM (SELECT DISTINCT user_id FROM user_interaction) active"
-                        " WHERE user_id NOT IN (SELECT user_id FROM user_recommendation)"
+                        " WHERE NOT EXISTS"
+                        " (SELECT 1 FROM user_recommendation r WHERE r.user_id = active.user_id)"
                         " ORDER BY md5(user_id::text) LIMIT :n"
                     ),
                     {"n": sample},
@@ -354,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         if not prepared:
             prepare(url, dataset(args), models_dir, args.precompute_users)
+        else:
+            refresh(url, models_dir, args.precompute_users)
         ids = payloads(url, work / "payloads.json", sample=5000)
         step(
             f"{len(ids['precomputed_users'])} precomputed users, {len(ids['computed_users'])} others sampled"
