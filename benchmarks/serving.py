@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -278,6 +279,18 @@ def load(
     return result
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row for repeated runs of a scenario: the median of each figure, errors summed."""
+    row = dict(runs[0])
+    for key in ("rps", "items_per_second", "p50_ms", "p95_ms", "p99_ms"):
+        row[key] = statistics.median(r[key] for r in runs)
+    for key in ("requests", "errors", "wrong_source"):
+        row[key] = sum(r[key] for r in runs)
+    row["runs"] = len(runs)
+    row["first_error"] = next((r["first_error"] for r in runs if r["first_error"]), None)
+    return row
+
+
 def table(results: list[dict[str, Any]]) -> str:
     floor = {r["concurrency"]: r["rps"] for r in results if r["scenario"] == "floor"}
     header = ("scenario", "clients", "req/s", "items/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs floor")
@@ -352,6 +365,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds over all scenarios; the table shows medians"
+    )
+    parser.add_argument(
         "--engine", choices=["wrk", "httpx"], help="load generator (default: wrk if it is installed)"
     )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -389,23 +405,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ML_LOG_JSON": "true",
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         }
-        results: list[dict[str, Any]] = []
         with (
             Server("app.main:app", env, args.workers, RESULTS / "service.log") as service,
             Server("benchmarks.floor_app:app", {}, args.workers, RESULTS / "floor.log") as floor,
         ):
-            for scenario in scenarios:
-                base_url = floor.base_url if scenario == "floor" else service.base_url
-                for n in clients:
-                    step(f"{scenario} with {n} clients for {args.duration:.0f} s")
-                    result = load(base_url, scenario, n, args.duration, work / "payloads.json", args.engine)
-                    if result["first_error"]:
-                        step(f"  first error: {result['first_error']}")
-                    results.append(result)
+            # Rounds rather than back-to-back repeats: a noisy spell then hits every scenario.
+            runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            for round_ in range(1, args.repeat + 1):
+                for scenario in scenarios:
+                    base_url = floor.base_url if scenario == "floor" else service.base_url
+                    for n in clients:
+                        step(f"round {round_}/{args.repeat}: {scenario}, {n} clients, {args.duration:.0f} s")
+                        result = load(
+                            base_url, scenario, n, args.duration, work / "payloads.json", args.engine
+                        )
+                        if result["first_error"]:
+                            step(f"  first error: {result['first_error']}")
+                        runs.setdefault((scenario, n), []).append(result)
+            results = [median_run(rs) for rs in runs.values()]
     print(f"\nServing benchmark: {args.users} users, {args.posts} posts, {args.interactions} interactions,")
     print(
         f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs shared with the load generator"
-        f" ({results[0]['engine'] if results else '-'}), {args.duration:.0f} s per run\n"
+        f" ({results[0]['engine'] if results else '-'}), {args.duration:.0f} s per run,"
+        f" median of {args.repeat} rounds (errors summed)\n"
     )
     print(table(results))
     print()
