@@ -6,13 +6,14 @@ cache-keying an ORM statement per call cost more than PostgreSQL took to plan an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select
+from sqlalchemy import Connection, Table, Uuid, any_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.domain.entities import Interaction, Post, PostEngagement, Recommendation, User
@@ -53,15 +54,24 @@ def _ids_in(table: Table) -> Any:
     return select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
 
-_USER_IDS_IN = _ids_in(USERS)
-_POST_IDS_IN = _ids_in(POSTS)
+def _ids_in_array(table: Table) -> Any:
+    """PostgreSQL: one array parameter instead of a rendered list of hundreds."""
+    return select(table.c.id).where(table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Uuid))))
 
 
-def _existing(conn: Connection, stmt: Any, ids: Iterable[UUID]) -> set[UUID]:
+_IDS_IN = {"users": _ids_in(USERS), "posts": _ids_in(POSTS)}
+_IDS_IN_ARRAY = {"users": _ids_in_array(USERS), "posts": _ids_in_array(POSTS)}
+
+
+def _existing(conn: Connection, table: Table, ids: Iterable[UUID]) -> set[UUID]:
     wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return set()
+    if conn.dialect.name == "postgresql":
+        return set(conn.scalars(_IDS_IN_ARRAY[table.name], {"ids": wanted}))
     found: set[UUID] = set()
     for chunk in _chunks(wanted):
-        found.update(conn.scalars(stmt, {"ids": list(chunk)}))
+        found.update(conn.scalars(_IDS_IN[table.name], {"ids": list(chunk)}))
     return found
 
 
@@ -80,7 +90,7 @@ class SqlAlchemyUserRepository:
         return mappers.user_from_row(row) if row else None
 
     def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
-        return _existing(self._conn, _USER_IDS_IN, user_ids)
+        return _existing(self._conn, USERS, user_ids)
 
 
 _POSTS_IN = select(POSTS).where(POSTS.c.id.in_(bindparam("ids", expanding=True)))
@@ -109,7 +119,7 @@ class SqlAlchemyPostRepository:
         return posts
 
     def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
-        return _existing(self._conn, _POST_IDS_IN, post_ids)
+        return _existing(self._conn, POSTS, post_ids)
 
     def ids_by_author(self, author_id: UUID) -> set[UUID]:
         return set(self._conn.scalars(_POST_IDS_BY_AUTHOR, {"author_id": author_id}))
@@ -130,8 +140,12 @@ class SqlAlchemyInteractionRepository:
         self._conn = conn
 
     def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
-        rows = [mappers.interaction_to_row(i) for i in _first_per_event_id(interactions)]
-        stored = _insert_ignoring_conflicts(self._conn, INTERACTIONS, rows)
+        kept = _first_per_event_id(interactions)
+        if self._conn.dialect.name == "postgresql":
+            stored = len(self._conn.execute(_INSERT_INTERACTIONS_FROM_ARRAYS, _as_arrays(kept)).all())
+        else:
+            rows = [mappers.interaction_to_row(i) for i in kept]
+            stored = _insert_ignoring_conflicts(self._conn, INTERACTIONS, rows)
         return stored, len(interactions) - stored
 
     def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
@@ -159,6 +173,29 @@ class SqlAlchemyInteractionRepository:
         return [
             PostEngagement(pid, author, created, weight) for pid, (author, created, weight) in totals.items()
         ]
+
+
+# PostgreSQL: a batch is seven array parameters, not a VALUES list of seven per row that
+# SQLAlchemy and the driver would each render in Python (a third of a batch's time in the API).
+_INSERT_INTERACTIONS_FROM_ARRAYS = text(
+    "INSERT INTO user_interaction (id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
+    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:post_ids AS uuid[]),"
+    " CAST(:kinds AS varchar[]), CAST(:metadata AS jsonb[]), CAST(:event_ids AS varchar[]),"
+    " CAST(:created_at AS timestamptz[]))"
+    " ON CONFLICT DO NOTHING RETURNING 1"
+)
+
+
+def _as_arrays(interactions: Sequence[Interaction]) -> dict[str, list[Any]]:
+    return {
+        "ids": [i.id for i in interactions],
+        "user_ids": [i.user_id for i in interactions],
+        "post_ids": [i.post_id for i in interactions],
+        "kinds": [i.kind.value for i in interactions],
+        "metadata": [json.dumps(dict(i.metadata)) if i.metadata else None for i in interactions],
+        "event_ids": [i.event_id for i in interactions],
+        "created_at": [i.created_at for i in interactions],
+    }
 
 
 def _first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction]:
