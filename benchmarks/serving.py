@@ -63,11 +63,20 @@ def run_module(module: str, *args: str, env: Mapping[str, str] | None = None) ->
     return time.perf_counter() - started
 
 
-def autocommit(url: str, statement: str) -> None:
+def autocommit(url: str, statement: str, params: Mapping[str, Any] | None = None) -> None:
     engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text(statement))
+            conn.execute(text(statement), dict(params or {}))
+    finally:
+        engine.dispose()
+
+
+def scalar(url: str, query: str) -> str:
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            return str(conn.scalar(text(query)))
     finally:
         engine.dispose()
 
@@ -89,7 +98,8 @@ def benchmark_state(args: argparse.Namespace) -> Iterator[tuple[str, Path, bool]
     if args.keep_state:
         name = f"ml_bench_{args.users}u_{args.posts}p_{args.interactions}i_s{args.seed}"
         models_dir = RESULTS / f"models-{name}"
-        prepared = database_exists(args.admin_url, name) and (models_dir / "registry.json").exists()
+        kept = [models_dir / "registry.json", models_dir / SEEDED_UNTIL]
+        prepared = database_exists(args.admin_url, name) and all(path.exists() for path in kept)
         if not prepared:
             autocommit(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             autocommit(args.admin_url, f'CREATE DATABASE "{name}"')
@@ -127,10 +137,15 @@ def dataset(args: argparse.Namespace) -> Path:
     return path
 
 
+SEEDED_UNTIL = "seeded_until.txt"  # beside the kept model: the newest seeded interaction
+
+
 def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> None:
     upgrade_to_head(url)
     step("seeding")
     step(f"seeded in {run_module('data.seed_database', '--input', str(data), '--database-url', url):.1f} s")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    (models_dir / SEEDED_UNTIL).write_text(scalar(url, "SELECT max(created_at)::text FROM user_interaction"))
     step(f"training and precomputing {precompute_users} users")
     seconds = run_module(
         "training.train",
@@ -149,8 +164,12 @@ def vacuum(url: str) -> None:
 
 
 def refresh(url: str, models_dir: Path, precompute_users: int) -> None:
-    """Kept state: migrate, and store fresh lists again (the earlier ones may have expired)."""
+    """Kept state: back to the seeded data, and fresh lists stored again (the old ones expire)."""
     upgrade_to_head(url)
+    seeded_until = (models_dir / SEEDED_UNTIL).read_text().strip()
+    tracked = "DELETE FROM user_interaction WHERE created_at > CAST(:t AS timestamptz)"
+    autocommit(url, tracked, {"t": seeded_until})
+    autocommit(url, "TRUNCATE user_recommendation")
     step(f"precomputing {precompute_users} users again")
     seconds = run_module(
         "training.precompute",
@@ -184,12 +203,17 @@ def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
                     {"n": sample},
                 )
             ]
+            # Tracking writes history; it goes to other users than the feeds read, so that one
+            # round's track scenario does not lengthen the next round's computed histories.
+            readers = {*precomputed, *computed}
             users = [
                 str(u)
                 for u in conn.scalars(
-                    text("SELECT id FROM users ORDER BY md5(id::text) LIMIT :n"), {"n": sample}
+                    text("SELECT id FROM users ORDER BY md5('track' || id::text) LIMIT :n"),
+                    {"n": sample + len(readers)},
                 )
-            ]
+                if str(u) not in readers
+            ][:sample]
             posts = [
                 str(p)
                 for p in conn.scalars(
