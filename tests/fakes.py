@@ -71,21 +71,24 @@ class InMemoryPostRepository:
 
 
 class InMemoryInteractionRepository:
-    def __init__(self, posts: InMemoryPostRepository) -> None:
+    def __init__(self, users: InMemoryUserRepository, posts: InMemoryPostRepository) -> None:
         self.rows: list[Interaction] = []
+        self._users = users
         self._posts = posts
 
-    def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
+    def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
         event_ids = {i.event_id for i in self.rows if i.event_id is not None}
-        stored = 0
+        stored: set[UUID] = set()
         for interaction in interactions:
+            if interaction.user_id not in self._users.rows or interaction.post_id not in self._posts.rows:
+                continue
             if interaction.event_id is not None:
                 if interaction.event_id in event_ids:
                     continue
                 event_ids.add(interaction.event_id)
             self.rows.append(interaction)
-            stored += 1
-        return stored, len(interactions) - stored
+            stored.add(interaction.id)
+        return stored
 
     def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
         mine = [i for i in self.rows if i.user_id == user_id and (since is None or i.created_at >= since)]
@@ -172,7 +175,7 @@ class InMemoryStore:
     recommendations: InMemoryRecommendationRepository = field(init=False)
 
     def __post_init__(self) -> None:
-        self.interactions = InMemoryInteractionRepository(self.posts)
+        self.interactions = InMemoryInteractionRepository(self.users, self.posts)
         self.recommendations = InMemoryRecommendationRepository(self.interactions)
 
 

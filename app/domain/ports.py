@@ -49,11 +49,9 @@ class PostRepository(Protocol):
 
 
 class InteractionRepository(Protocol):
-    def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
-        """Store interactions; an `event_id` seen before is a duplicate and is not stored.
-
-        Returns (stored, duplicates).
-        """
+    def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        """Store the interactions whose user and post exist, one per `event_id` (a repeat inside
+        the batch, or of one stored before, is not stored). Returns the ids of those stored."""
         ...
 
     def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:

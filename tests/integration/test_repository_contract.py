@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -77,7 +78,7 @@ def test_interactions_round_trip_and_are_read_by_user_within_a_window(uow_factor
         created_at=BASE_TIME + timedelta(days=1),
     )
     with uow_factory() as uow:
-        assert uow.interactions.add_many([late, early]) == (2, 0)
+        assert uow.interactions.add_many([late, early]) == {late.id, early.id}
         uow.commit()
     with uow_factory() as uow:
         assert uow.interactions.for_user(reader.id) == [early, late]
@@ -91,14 +92,31 @@ def test_a_repeated_event_id_is_stored_once_within_and_across_batches(uow_factor
     def event(event_id: str) -> Any:
         return make_interaction(user_id=reader.id, post_id=post.id, event_id=event_id)
 
+    first = [event("e1"), event("e1"), event("e2")]
     with uow_factory() as uow:
-        assert uow.interactions.add_many([event("e1"), event("e1"), event("e2")]) == (2, 1)
+        assert uow.interactions.add_many(first) == {first[0].id, first[2].id}
         uow.commit()
+    second = [event("e2"), event("e3")]
     with uow_factory() as uow:
-        assert uow.interactions.add_many([event("e2"), event("e3")]) == (1, 1)
+        assert uow.interactions.add_many(second) == {second[1].id}
         uow.commit()
     with uow_factory() as uow:
         assert len(uow.interactions.for_user(reader.id)) == 3
+
+
+def test_interactions_of_unknown_users_or_posts_are_left_out_and_the_rest_stored(
+    uow_factory: UowFactory,
+) -> None:
+    seeded = _seed(uow_factory)
+    reader, post = seeded["reader"], seeded["posts"][0]
+    good = make_interaction(user_id=reader.id, post_id=post.id)
+    stranger = make_interaction(user_id=uuid.uuid4(), post_id=post.id)
+    lost_post = make_interaction(user_id=reader.id, post_id=uuid.uuid4())
+    with uow_factory() as uow:
+        assert uow.interactions.add_many([stranger, good, lost_post]) == {good.id}
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.interactions.for_user(reader.id) == [good]
 
 
 def test_engagement_sums_weights_per_post_since_a_time(uow_factory: UowFactory) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from app.application.dto import (
@@ -25,34 +24,35 @@ class TrackInteractions:
         self._clock = clock
 
     def execute(self, command: TrackInteractionsCommand) -> TrackingResult:
-        """Stores valid items in one transaction; unknown users or posts are rejected per item."""
+        """Stores valid items in one transaction; unknown users or posts are rejected per item.
+
+        The store skips items whose user or post does not exist, so a batch of good items costs
+        one statement; only items that were not stored are looked into, to say why.
+        """
         now = self._clock.now()
         rejected = list(command.already_rejected)
+        candidates: list[tuple[InteractionInput, Interaction]] = []
+        for item in command.items:
+            if item.created_at is not None and item.created_at > now + MAX_CLOCK_SKEW:
+                rejected.append(RejectedItem(item.index, "created_at is in the future", "created_at"))
+            else:
+                candidates.append((item, _to_interaction(item, now)))
+        duplicates = 0
         with self._uow_factory() as uow:
-            users = uow.users.existing_ids(i.user_id for i in command.items)
-            posts = uow.posts.existing_ids(i.post_id for i in command.items)
-            valid: list[Interaction] = []
-            for item in command.items:
-                problem = _problem(item, users, posts, now)
-                if problem:
-                    rejected.append(RejectedItem(item.index, problem[1], problem[0]))
-                else:
-                    valid.append(_to_interaction(item, now))
-            stored, duplicates = uow.interactions.add_many(valid) if valid else (0, 0)
+            stored = uow.interactions.add_many([c for _, c in candidates]) if candidates else set()
+            missed = [item for item, interaction in candidates if interaction.id not in stored]
+            if missed:
+                users = uow.users.existing_ids(i.user_id for i in missed)
+                posts = uow.posts.existing_ids(i.post_id for i in missed)
+                for item in missed:
+                    if item.user_id not in users:
+                        rejected.append(RejectedItem(item.index, f"unknown user {item.user_id}", "user_id"))
+                    elif item.post_id not in posts:
+                        rejected.append(RejectedItem(item.index, f"unknown post {item.post_id}", "post_id"))
+                    else:
+                        duplicates += 1  # its event id was stored before, or earlier in this batch
             uow.commit()
-        return TrackingResult(stored, duplicates, sorted(rejected, key=lambda r: r.index))
-
-
-def _problem(
-    item: InteractionInput, users: set[uuid.UUID], posts: set[uuid.UUID], now: datetime
-) -> tuple[str, str] | None:
-    if item.user_id not in users:
-        return "user_id", f"unknown user {item.user_id}"
-    if item.post_id not in posts:
-        return "post_id", f"unknown post {item.post_id}"
-    if item.created_at is not None and item.created_at > now + MAX_CLOCK_SKEW:
-        return "created_at", "created_at is in the future"
-    return None
+        return TrackingResult(len(stored), duplicates, sorted(rejected, key=lambda r: r.index))
 
 
 def _to_interaction(item: InteractionInput, now: datetime) -> Interaction:

@@ -45,9 +45,13 @@ def _insert_returning_ids(dialect: str, table: Table) -> Any:
     return _insert(dialect, table).on_conflict_do_nothing().returning(table.c.id)
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+def _insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> set[UUID]:
+    """The ids of the rows inserted; rows that conflict with a unique key are skipped."""
     stmt = _insert_returning_ids(conn.dialect.name, table)
-    return sum(len(conn.execute(stmt, list(chunk)).all()) for chunk in _chunks(rows))
+    inserted: set[UUID] = set()
+    for chunk in _chunks(rows):
+        inserted.update(conn.scalars(stmt, list(chunk)))
+    return inserted
 
 
 def _ids_in(table: Table) -> Any:
@@ -83,7 +87,7 @@ class SqlAlchemyUserRepository:
         self._conn = conn
 
     def add_many(self, users: Iterable[User]) -> int:
-        return _insert_ignoring_conflicts(self._conn, USERS, [mappers.user_to_row(u) for u in users])
+        return len(_insert_ignoring_conflicts(self._conn, USERS, [mappers.user_to_row(u) for u in users]))
 
     def get(self, user_id: UUID) -> User | None:
         row = self._conn.execute(_USER_BY_ID, {"id": user_id}).first()
@@ -108,7 +112,7 @@ class SqlAlchemyPostRepository:
         self._conn = conn
 
     def add_many(self, posts: Iterable[Post]) -> int:
-        return _insert_ignoring_conflicts(self._conn, POSTS, [mappers.post_to_row(p) for p in posts])
+        return len(_insert_ignoring_conflicts(self._conn, POSTS, [mappers.post_to_row(p) for p in posts]))
 
     def get_many(self, post_ids: Iterable[UUID]) -> list[Post]:
         wanted = list(dict.fromkeys(post_ids))
@@ -139,14 +143,17 @@ class SqlAlchemyInteractionRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def add_many(self, interactions: Sequence[Interaction]) -> tuple[int, int]:
+    def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
         kept = _first_per_event_id(interactions)
+        if not kept:
+            return set()
         if self._conn.dialect.name == "postgresql":
-            stored = len(self._conn.execute(_INSERT_INTERACTIONS_FROM_ARRAYS, _as_arrays(kept)).all())
-        else:
-            rows = [mappers.interaction_to_row(i) for i in kept]
-            stored = _insert_ignoring_conflicts(self._conn, INTERACTIONS, rows)
-        return stored, len(interactions) - stored
+            return set(self._conn.scalars(_INSERT_KNOWN_INTERACTIONS_FROM_ARRAYS, _as_arrays(kept)))
+        users = _existing(self._conn, USERS, (i.user_id for i in kept))
+        posts = _existing(self._conn, POSTS, (i.post_id for i in kept))
+        known = [i for i in kept if i.user_id in users and i.post_id in posts]
+        rows = [mappers.interaction_to_row(i) for i in known]
+        return _insert_ignoring_conflicts(self._conn, INTERACTIONS, rows)
 
     def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
         if since is None:
@@ -176,14 +183,18 @@ class SqlAlchemyInteractionRepository:
 
 
 # PostgreSQL: a batch is seven array parameters, not a VALUES list of seven per row that
-# SQLAlchemy and the driver would each render in Python (a third of a batch's time in the API).
-_INSERT_INTERACTIONS_FROM_ARRAYS = text(
+# SQLAlchemy and the driver would each render in Python (a third of a batch's time in the API),
+# and rows whose user or post does not exist are left out by the same statement.
+_INSERT_KNOWN_INTERACTIONS_FROM_ARRAYS = text(
     "INSERT INTO user_interaction (id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
-    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:post_ids AS uuid[]),"
+    " SELECT v.* FROM unnest(CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:post_ids AS uuid[]),"
     " CAST(:kinds AS varchar[]), CAST(:metadata AS jsonb[]), CAST(:event_ids AS varchar[]),"
     " CAST(:created_at AS timestamptz[]))"
-    " ON CONFLICT DO NOTHING RETURNING 1"
-)
+    " AS v(id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
+    " WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = v.user_id)"
+    " AND EXISTS (SELECT 1 FROM posts p WHERE p.id = v.post_id)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+).columns(INTERACTIONS.c.id)
 
 
 def _as_arrays(interactions: Sequence[Interaction]) -> dict[str, list[Any]]:
