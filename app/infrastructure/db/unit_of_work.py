@@ -41,10 +41,16 @@ class SqlAlchemyUnitOfWork:
     def __enter__(self) -> Self:
         try:
             conn = self._bind if isinstance(self._bind, Connection) else self._bind.connect()
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error) from error
+        try:
             self._transaction = self._begin(conn)
             if not self._durable and conn.dialect.name == "postgresql":
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
         except sa_exc.SQLAlchemyError as error:
+            if conn is not self._bind:
+                conn.close()  # back to the pool, not left for the garbage collector
+            self._transaction = None
             raise translate(error) from error
         self._conn = conn
         self.users = SqlAlchemyUserRepository(conn)
