@@ -72,23 +72,17 @@ def autocommit(url: str, statement: str, params: Mapping[str, Any] | None = None
         engine.dispose()
 
 
-def scalar(url: str, query: str) -> str:
+def scalar(url: str, query: str, params: Mapping[str, Any] | None = None) -> Any:
     engine = create_engine(normalise_url(url))
     try:
         with engine.connect() as conn:
-            return str(conn.scalar(text(query)))
+            return conn.scalar(text(query), dict(params or {}))
     finally:
         engine.dispose()
 
 
 def database_exists(admin_url: str, name: str) -> bool:
-    engine = create_engine(normalise_url(admin_url))
-    try:
-        with engine.connect() as conn:
-            found = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-    finally:
-        engine.dispose()
-    return found is not None
+    return scalar(admin_url, "SELECT 1 FROM pg_database WHERE datname = :n", {"n": name}) is not None
 
 
 @contextmanager
@@ -145,7 +139,8 @@ def prepare(url: str, data: Path, models_dir: Path, precompute_users: int) -> No
     step("seeding")
     step(f"seeded in {run_module('data.seed_database', '--input', str(data), '--database-url', url):.1f} s")
     models_dir.mkdir(parents=True, exist_ok=True)
-    (models_dir / SEEDED_UNTIL).write_text(scalar(url, "SELECT max(created_at)::text FROM user_interaction"))
+    newest = scalar(url, "SELECT max(created_at)::text FROM user_interaction")
+    (models_dir / SEEDED_UNTIL).write_text(str(newest))
     step(f"training and precomputing {precompute_users} users")
     seconds = run_module(
         "training.train",
