@@ -26,6 +26,7 @@ from app.infrastructure.db.recommendation_writer import BackgroundRecommendation
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
+from app.infrastructure.recent_lists import RecentLists
 from app.shared import metrics
 
 logger = logging.getLogger(__name__)
@@ -148,12 +149,13 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     policy = RankingPolicy(
         ttl=timedelta(seconds=settings.recommendation_ttl_seconds), top_n=settings.precompute_top_n
     )
+    recent = RecentLists(settings.list_memory_users, settings.list_memory_seconds)
     return Container(
         settings=settings,
         engines=(engine, read_engine),
         models=models,
         writer=writer,
-        generate=GenerateRecommendations(read_uow_factory, models, trending, writer, clock, policy),
+        generate=GenerateRecommendations(read_uow_factory, models, trending, writer, recent, clock, policy),
         track=TrackInteractions(uow_factory, clock),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),

@@ -9,7 +9,16 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from app.domain.entities import Interaction, Post, PostEngagement, Reason, Recommendation, User
+from app.domain.entities import (
+    HistoryItem,
+    Interaction,
+    Post,
+    PostEngagement,
+    Reason,
+    Recommendation,
+    StoredList,
+    User,
+)
 from app.domain.ports import RecommendationQuery, Recommender
 
 
@@ -94,6 +103,12 @@ class InMemoryInteractionRepository:
         mine = [i for i in self.rows if i.user_id == user_id and (since is None or i.created_at >= since)]
         return sorted(mine, key=lambda i: (i.created_at, str(i.id)))
 
+    def history(self, user_id: UUID) -> list[HistoryItem]:
+        return [HistoryItem(i.post_id, i.kind, i.created_at) for i in self.for_user(user_id)]
+
+    def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+        return self.seen_post_ids(user_id) & set(post_ids)
+
     def seen_post_ids(self, user_id: UUID) -> set[UUID]:
         return {i.post_id for i in self.rows if i.user_id == user_id}
 
@@ -118,30 +133,21 @@ class StoredRecommendation:
 
 
 class InMemoryRecommendationRepository:
-    def __init__(self, interactions: InMemoryInteractionRepository) -> None:
+    def __init__(self) -> None:
         self.rows: dict[UUID, list[StoredRecommendation]] = {}
-        self._interactions = interactions
 
-    def unseen_page(
-        self,
-        user_id: UUID,
-        now: datetime,
-        model_version: str,
-        *,
-        exclude: frozenset[UUID],
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Recommendation], int] | None:
+    def fresh_list(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
         fresh = [
-            s.recommendation
-            for s in self.rows.get(user_id, [])
-            if s.model_version == model_version and s.expires_at > now
+            s for s in self.rows.get(user_id, []) if s.model_version == model_version and s.expires_at > now
         ]
         if not fresh:
             return None
-        hidden = exclude | self._interactions.seen_post_ids(user_id)
-        visible = [r for r in fresh if r.post_id not in hidden]
-        return visible[offset : offset + limit], len(visible)
+        return StoredList(
+            model_version,
+            max(s.generated_at for s in fresh),
+            min(s.expires_at for s in fresh),
+            tuple(s.recommendation for s in fresh),
+        )
 
     def replace_for_user(
         self,
@@ -176,7 +182,7 @@ class InMemoryStore:
 
     def __post_init__(self) -> None:
         self.interactions = InMemoryInteractionRepository(self.users, self.posts)
-        self.recommendations = InMemoryRecommendationRepository(self.interactions)
+        self.recommendations = InMemoryRecommendationRepository()
 
 
 class InMemoryRecommendationCache:

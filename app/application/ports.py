@@ -1,9 +1,13 @@
-"""What the use cases need from the serving runtime (the hot-reload slot, a database probe)."""
+"""What the use cases need from the serving runtime (the hot-reload slot, a database probe, the
+lists a worker keeps in memory)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
+from app.domain.entities import StoredList
 from app.domain.ports import Recommender
 
 
@@ -22,3 +26,16 @@ class DatabaseProbe(Protocol):
     def __call__(self) -> None:
         """Returns when the database answers; raises StorageUnavailable otherwise."""
         ...
+
+
+class RecentLists(Protocol):
+    """Stored lists this process read or computed lately, so serving one costs no page query.
+
+    A copy may lag the database by the implementation's maximum age; who has seen what is always
+    asked of the database."""
+
+    def get(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
+        """The user's list for this model version if one is kept and has not expired."""
+        ...
+
+    def put(self, user_id: UUID, stored: StoredList) -> None: ...

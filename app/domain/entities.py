@@ -67,6 +67,15 @@ class Interaction:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """What ranking reads of one interaction: which post, how, and when."""
+
+    post_id: UUID
+    kind: InteractionType
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     """One ranked post for a user; score is always a finite number in [0, 1]."""
 
@@ -77,6 +86,16 @@ class Recommendation:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.score) and 0.0 <= self.score <= 1.0):
             raise ValueError(f"score must be in [0, 1], got {self.score!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredList:
+    """A user's ranked list as stored with a TTL: every page is cut from it until it expires."""
+
+    model_version: str
+    generated_at: datetime
+    expires_at: datetime
+    items: tuple[Recommendation, ...]
 
 
 @dataclass(frozen=True, slots=True)

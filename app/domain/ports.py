@@ -9,7 +9,15 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from app.domain.entities import Interaction, Post, PostEngagement, Recommendation, User
+from app.domain.entities import (
+    HistoryItem,
+    Interaction,
+    Post,
+    PostEngagement,
+    Recommendation,
+    StoredList,
+    User,
+)
 
 
 class Clock(Protocol):
@@ -58,8 +66,16 @@ class InteractionRepository(Protocol):
         """The user's interactions at or after `since` (all when None), oldest first."""
         ...
 
+    def history(self, user_id: UUID) -> list[HistoryItem]:
+        """What ranking needs of each of the user's interactions, oldest first."""
+        ...
+
     def seen_post_ids(self, user_id: UUID) -> set[UUID]:
         """Every post the user has interacted with, however long ago."""
+        ...
+
+    def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+        """The posts of `post_ids` the user has interacted with."""
         ...
 
     def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
@@ -68,18 +84,8 @@ class InteractionRepository(Protocol):
 
 
 class RecommendationRepository(Protocol):
-    def unseen_page(
-        self,
-        user_id: UUID,
-        now: datetime,
-        model_version: str,
-        *,
-        exclude: frozenset[UUID],
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Recommendation], int] | None:
-        """One page of the user's fresh stored rows, leaving out posts in `exclude` and posts the
-        user has interacted with since; with the total left. None when there are no fresh rows."""
+    def fresh_list(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
+        """The user's stored list for this model version, best first, if it has not expired."""
         ...
 
     def replace_for_user(
@@ -154,7 +160,7 @@ class RecommendationQuery:
     """What a recommender needs to rank posts for one user right now."""
 
     user_id: UUID
-    history: Sequence[Interaction]
+    history: Sequence[HistoryItem | Interaction]
     exclude: frozenset[UUID]
     limit: int
     now: datetime

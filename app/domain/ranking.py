@@ -30,6 +30,8 @@ def trending(engagements: Iterable[PostEngagement], now: datetime, limit: int) -
 
 def without(recommendations: Sequence[Recommendation], exclude: frozenset[UUID]) -> list[Recommendation]:
     """The recommendations minus excluded posts, order kept."""
+    if not exclude:
+        return list(recommendations)
     return [r for r in recommendations if r.post_id not in exclude]
 
 

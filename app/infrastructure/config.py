@@ -80,6 +80,12 @@ class Settings(BaseSettings):
 
     recommendation_ttl_seconds: int = Field(3600, ge=0, description="0 disables precomputed rows")
     precompute_top_n: int = Field(200, ge=1, le=1000)
+    list_memory_users: int = Field(
+        2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
+    )
+    list_memory_seconds: float = Field(
+        30.0, ge=0, description="a list kept in memory is read again from the database after this"
+    )
     trending_window_hours: float = Field(72.0, gt=0)
     trending_cache_seconds: float = Field(30.0, ge=0)
     cleanup_interval_seconds: float = Field(600.0, ge=0, description="0 disables the cleanup loop")

@@ -31,10 +31,8 @@ def writer(engine: Engine) -> Iterator[BackgroundRecommendationWriter]:
 
 def _stored(engine: Engine, user_id: uuid.UUID, version: str) -> list[Recommendation]:
     with SqlAlchemyUnitOfWork(engine) as uow:
-        page = uow.recommendations.unseen_page(
-            user_id, BASE_TIME, version, exclude=frozenset(), offset=0, limit=1000
-        )
-        return page[0] if page else []
+        stored = uow.recommendations.fresh_list(user_id, version, BASE_TIME)
+        return list(stored.items) if stored else []
 
 
 def _save(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.entities import InteractionType, Reason, Recommendation
+from app.domain.entities import HistoryItem, InteractionType, Reason, Recommendation, StoredList
 from app.domain.ports import UnitOfWork
 from tests.builders import BASE_TIME, make_interaction, make_post, make_user
 from tests.fakes import InMemoryUnitOfWorkFactory
@@ -28,9 +28,9 @@ def uow_factory(request: pytest.FixtureRequest) -> Iterator[UowFactory]:
 
 
 def _stored(uow: UnitOfWork, user_id: Any, now: Any, version: str) -> list[Recommendation]:
-    """Every fresh stored row of the user, best first (nothing seen in these tests)."""
-    page = uow.recommendations.unseen_page(user_id, now, version, exclude=frozenset(), offset=0, limit=1000)
-    return page[0] if page else []
+    """Every fresh stored row of the user, best first."""
+    stored = uow.recommendations.fresh_list(user_id, version, now)
+    return list(stored.items) if stored else []
 
 
 def _seed(uow_factory: UowFactory, **counts: int) -> dict[str, Any]:
@@ -223,33 +223,49 @@ def test_seen_post_ids_are_every_post_the_user_touched(uow_factory: UowFactory) 
         assert uow.interactions.seen_post_ids(seeded["author"].id) == set()
 
 
-def test_an_unseen_page_leaves_out_seen_and_excluded_posts_and_counts_the_rest(
-    uow_factory: UowFactory,
-) -> None:
+def test_seen_among_names_only_the_asked_posts_the_user_touched(uow_factory: UowFactory) -> None:
+    seeded = _seed(uow_factory)
+    reader, posts = seeded["reader"], seeded["posts"]
+    with uow_factory() as uow:
+        uow.interactions.add_many([make_interaction(user_id=reader.id, post_id=p.id) for p in posts[:2]])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.interactions.seen_among(reader.id, [posts[1].id, posts[2].id]) == {posts[1].id}
+        assert uow.interactions.seen_among(reader.id, []) == set()
+        assert uow.interactions.seen_among(seeded["author"].id, [p.id for p in posts]) == set()
+
+
+def test_history_is_post_kind_and_time_oldest_first(uow_factory: UowFactory) -> None:
+    seeded = _seed(uow_factory)
+    reader, posts = seeded["reader"], seeded["posts"]
+    late = make_interaction(user_id=reader.id, post_id=posts[0].id, kind=InteractionType.LIKE)
+    early = make_interaction(
+        user_id=reader.id, post_id=posts[1].id, created_at=late.created_at - timedelta(minutes=5)
+    )
+    with uow_factory() as uow:
+        uow.interactions.add_many([late, early])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.interactions.history(reader.id) == [
+            HistoryItem(posts[1].id, early.kind, early.created_at),
+            HistoryItem(posts[0].id, InteractionType.LIKE, late.created_at),
+        ]
+
+
+def test_a_fresh_list_is_the_stored_rows_in_rank_order_until_they_expire(uow_factory: UowFactory) -> None:
     seeded = _seed(uow_factory)
     user, posts = seeded["reader"], seeded["posts"]
     recs = [Recommendation(p.id, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)]
     expires = BASE_TIME + timedelta(hours=1)
     with uow_factory() as uow:
-        assert (
-            uow.recommendations.unseen_page(user.id, BASE_TIME, "v1", exclude=frozenset(), offset=0, limit=5)
-            is None
-        )
+        assert uow.recommendations.fresh_list(user.id, "v1", BASE_TIME) is None
         uow.recommendations.replace_for_user(
             user.id, recs, model_version="v1", generated_at=BASE_TIME, expires_at=expires
         )
-        uow.interactions.add_many([make_interaction(user_id=user.id, post_id=posts[0].id)])
         uow.commit()
     with uow_factory() as uow:
-        page = uow.recommendations.unseen_page(
-            user.id, BASE_TIME, "v1", exclude=frozenset({posts[2].id}), offset=0, limit=5
+        assert uow.recommendations.fresh_list(user.id, "v1", BASE_TIME) == StoredList(
+            "v1", BASE_TIME, expires, tuple(recs)
         )
-        assert page == ([recs[1]], 1)
-        past_the_end = uow.recommendations.unseen_page(
-            user.id, BASE_TIME, "v1", exclude=frozenset(), offset=5, limit=5
-        )
-        assert past_the_end == ([], 2)
-        assert (
-            uow.recommendations.unseen_page(user.id, expires, "v1", exclude=frozenset(), offset=0, limit=5)
-            is None
-        )
+        assert uow.recommendations.fresh_list(user.id, "v2", BASE_TIME) is None
+        assert uow.recommendations.fresh_list(user.id, "v1", expires) is None

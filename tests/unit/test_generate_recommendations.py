@@ -8,7 +8,8 @@ import pytest
 from app.application.dto import GenerateRecommendationsCommand, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations, RankingPolicy
 from app.application.use_cases.trending import TrendingPosts
-from app.domain.entities import InteractionType
+from app.domain.entities import InteractionType, Reason, Recommendation
+from app.infrastructure.recent_lists import RecentLists
 from tests.builders import make_interaction, make_post, make_user
 from tests.fakes import (
     FakeModelProvider,
@@ -36,15 +37,20 @@ def world() -> dict[str, Any]:
 
 
 def _use_case(
-    world: dict[str, Any], model: FakeRecommender | None, ttl_minutes: int = 60
+    world: dict[str, Any],
+    model: FakeRecommender | None,
+    ttl_minutes: int = 60,
+    recent: RecentLists | None = None,
 ) -> GenerateRecommendations:
     trending = TrendingPosts(
         world["uows"], world["clock"], weights=WEIGHTS, window=timedelta(hours=72), cache_seconds=0
     )
     policy = RankingPolicy(ttl=timedelta(minutes=ttl_minutes), top_n=50)
     cache = InMemoryRecommendationCache(world["uows"].store)
+    if recent is None:
+        recent = RecentLists(max_users=100, max_age_seconds=60)
     return GenerateRecommendations(
-        world["uows"], FakeModelProvider(model), trending, cache, world["clock"], policy
+        world["uows"], FakeModelProvider(model), trending, cache, recent, world["clock"], policy
     )
 
 
@@ -211,3 +217,46 @@ def test_a_stored_list_seen_to_the_end_is_computed_again(world: dict[str, Any]) 
     result = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
     assert result.source is Source.MODEL
     assert [r.post_id for r in result.recommendations] == [world["posts"][4].id]
+
+
+def test_a_list_kept_in_memory_is_served_without_reading_the_stored_rows(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)))
+    first = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    world["uows"].store.recommendations.rows.clear()
+    second = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=3))
+    assert second.source is Source.PRECOMPUTED
+    assert second.recommendations == first.recommendations
+
+
+def test_a_list_replaced_in_the_database_is_read_again_once_the_kept_copy_is_too_old(
+    world: dict[str, Any],
+) -> None:
+    ticks = [0.0]
+    recent = RecentLists(max_users=10, max_age_seconds=30, monotonic=lambda: ticks[0])
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender(_scores(world))
+    use_case = _use_case(world, model, recent=recent)
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    replacement = [Recommendation(world["posts"][4].id, 0.7, Reason.CONTENT_SIMILARITY)]
+    world["uows"].store.recommendations.replace_for_user(
+        world["reader"].id,
+        replacement,
+        model_version=model.version,
+        generated_at=world["clock"].now(),
+        expires_at=world["clock"].now() + timedelta(minutes=30),
+    )
+    kept = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    assert kept.recommendations != replacement
+    ticks[0] = 31.0
+    reread = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    assert reread.source is Source.PRECOMPUTED
+    assert reread.recommendations == replacement
+
+
+def test_without_lists_in_memory_every_request_reads_the_stored_rows(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)), recent=RecentLists(0, 30))
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    world["uows"].store.recommendations.rows.clear()
+    assert use_case.execute(GenerateRecommendationsCommand(world["reader"].id)).source is Source.MODEL

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
-from app.application.ports import ModelProvider
+from app.application.ports import ModelProvider, RecentLists
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
-from app.domain.entities import Interaction, Recommendation
+from app.domain.entities import HistoryItem, Recommendation, StoredList
 from app.domain.ports import (
     Clock,
     RecommendationCache,
@@ -39,6 +39,7 @@ class GenerateRecommendations:
         models: ModelProvider,
         trending: TrendingPosts,
         cache: RecommendationCache,
+        recent: RecentLists,
         clock: Clock,
         policy: RankingPolicy,
     ) -> None:
@@ -46,6 +47,7 @@ class GenerateRecommendations:
         self._models = models
         self._trending = trending
         self._cache = cache
+        self._recent = recent
         self._clock = clock
         self._policy = policy
 
@@ -58,20 +60,23 @@ class GenerateRecommendations:
         cacheable = command.exclude_seen and self._policy.ttl > timedelta(0) and version is not None
         with self._uow_factory() as uow:
             if cacheable and version is not None:
-                stored = uow.recommendations.unseen_page(
-                    command.user_id,
-                    now,
-                    version,
-                    exclude=command.exclude_post_ids,
-                    offset=command.offset,
-                    limit=command.limit,
-                )
-                # A stored list the user has seen to the end is a miss: compute a new one.
-                if stored is not None and stored[1] > 0:
-                    return self._result(command, stored[0], stored[1], version, now, Source.PRECOMPUTED)
+                stored = self._recent.get(command.user_id, version, now)
+                if stored is None:
+                    stored = uow.recommendations.fresh_list(command.user_id, version, now)
+                    if stored is not None:
+                        self._recent.put(command.user_id, stored)
+                if stored is not None:
+                    # Only the listed posts are asked about, so a long history costs no more.
+                    candidates = [r.post_id for r in stored.items]
+                    seen = uow.interactions.seen_among(command.user_id, candidates)
+                    visible = ranking.without(stored.items, command.exclude_post_ids | seen)
+                    # A stored list the user has seen to the end is a miss: compute a new one.
+                    if visible:
+                        page = ranking.page(visible, command.offset, command.limit)
+                        return self._result(command, page, len(visible), version, now, Source.PRECOMPUTED)
             never = frozenset(uow.posts.ids_by_author(command.user_id))
-            # The model folds in the full history; otherwise the seen ids are all that is needed.
-            history = uow.interactions.for_user(command.user_id) if model else []
+            # The model folds in the history; otherwise the seen ids are all that is needed.
+            history = uow.interactions.history(command.user_id) if model else []
             seen = {i.post_id for i in history} if model else uow.interactions.seen_post_ids(command.user_id)
             exclude = never | seen if command.exclude_seen else never
             # Always top_n long, computed or stored, so pages and totals do not depend on which
@@ -79,12 +84,14 @@ class GenerateRecommendations:
             ranked, source = self._compute(uow, model, command.user_id, history, exclude, self._policy.top_n)
         # Cold-start lists are not stored: the user's first interactions must count at once.
         if cacheable and ranked and source is Source.MODEL and version is not None:
+            expires_at = now + self._policy.ttl
+            self._recent.put(command.user_id, StoredList(version, now, expires_at, tuple(ranked)))
             self._cache.save(
                 command.user_id,
                 ranked,
                 model_version=version,
                 generated_at=now,
-                expires_at=now + self._policy.ttl,
+                expires_at=expires_at,
             )
         visible = ranking.without(ranked, command.exclude_post_ids)
         page = ranking.page(visible, command.offset, command.limit)
@@ -106,7 +113,7 @@ class GenerateRecommendations:
         uow: UnitOfWork,
         model: Recommender | None,
         user_id: UUID,
-        history: list[Interaction],
+        history: list[HistoryItem],
         exclude: frozenset[UUID],
         wanted: int,
     ) -> tuple[list[Recommendation], Source]:

@@ -65,7 +65,13 @@ class PostRow(Base):
 class InteractionRow(Base):
     __tablename__ = "user_interaction"
     __table_args__ = (
-        Index("ix_user_interaction_user_id_created_at", "user_id", "created_at"),
+        # Covering on PostgreSQL: a user's seen posts and history are read from the index alone.
+        Index(
+            "ix_user_interaction_user_id_created_at",
+            "user_id",
+            "created_at",
+            postgresql_include=["post_id", "interaction_type"],
+        ),
         Index("ix_user_interaction_post_id_created_at", "post_id", "created_at"),
         Index("ix_user_interaction_created_at", "created_at"),
         # Partial: most interactions carry no event id, and indexing their NULLs buys nothing.

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from app.domain.entities import Interaction
+from app.domain.entities import HistoryItem, Interaction
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
@@ -108,7 +108,7 @@ def build_interaction_matrix(
 
 
 def history_row(
-    history: Sequence[Interaction],
+    history: Sequence[HistoryItem | Interaction],
     post_index: Mapping[str, int],
     *,
     weights: Mapping[str, float],
