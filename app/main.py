@@ -7,14 +7,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
-from app.presentation.api.dependencies import require_api_key
 from app.presentation.api.errors import register_error_handlers
-from app.presentation.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.presentation.api.middleware import (
+    ApiKeyMiddleware,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+)
 from app.presentation.api.routers import health, interactions, recommendations
 from app.shared.logging import configure_logging
 
@@ -41,10 +45,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     register_error_handlers(app)
-    protected = [Depends(require_api_key)]
-    app.include_router(recommendations.router, dependencies=protected)
-    app.include_router(interactions.router, dependencies=protected)
+    app.include_router(recommendations.router)
+    app.include_router(interactions.router)
     app.include_router(health.router)
+    if settings.api_key:
+        # Innermost, so that CORS answers preflights (which carry no key) and decorates a 401.
+        app.add_middleware(ApiKeyMiddleware, key=settings.api_key, protected=PROTECTED)
+        _document_api_key(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -55,6 +62,29 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+PROTECTED = (recommendations.router.prefix, interactions.router.prefix)
+
+
+def _document_api_key(app: FastAPI) -> None:
+    """Shows the key in /docs: a security scheme on every operation under a protected path."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith(PROTECTED):
+                    for operation in operations.values():
+                        operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 app = create_app()

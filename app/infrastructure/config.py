@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
     )
     list_memory_seconds: float = Field(
-        30.0, ge=0, description="a list kept in memory is read again from the database after this"
+        300.0, ge=0, description="a list kept in memory is read again from the database after this"
     )
     trending_window_hours: float = Field(72.0, gt=0)
     trending_cache_seconds: float = Field(30.0, ge=0)

@@ -86,3 +86,19 @@ def test_a_bearer_token_is_accepted_too(keyed_server: ServerProcess) -> None:
 def test_health_and_metrics_need_no_key(keyed_server: ServerProcess, path: str) -> None:
     with keyed_server.client() as http:
         assert http.get(path).status_code == 200
+
+
+def test_the_openapi_document_says_how_to_send_the_key(keyed_server: ServerProcess) -> None:
+    with keyed_server.client() as http:
+        schema = http.get("/openapi.json").json()
+
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert schema["paths"]["/recommendations/generate"]["post"]["security"] == [
+        {"ApiKey": []},
+        {"Bearer": []},
+    ]
+    assert "security" not in schema["paths"]["/health"]["get"]

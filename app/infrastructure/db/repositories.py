@@ -153,10 +153,12 @@ _HISTORY_ITEMS = (
     .order_by(INTERACTIONS.c.created_at)
 )
 _SEEN_AMONG = _SEEN.where(INTERACTIONS.c.post_id.in_(bindparam("post_ids", expanding=True)))
-# PostgreSQL: every seen post as text, read from the index alone. Asking about the candidates
-# instead (`post_id = ANY(array)`) cost PostgreSQL 0.8 ms a request, planning the array; this costs
-# 0.1 ms, and the text is compared by value in Python without building a UUID per row.
-_SEEN_TEXT = text("SELECT post_id::text FROM user_interaction WHERE user_id = :user_id")
+# PostgreSQL: every seen post in one string of hex ids, read from the index alone. Asking about
+# the candidates instead (`post_id = ANY(array)`) cost PostgreSQL 0.8 ms a request, planning the
+# array; this costs 0.1 ms, and Python compares numbers without a row or a UUID per seen post.
+_SEEN_HEX = text(
+    "SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM user_interaction WHERE user_id = :user_id"
+)
 
 
 class SqlAlchemyInteractionRepository:
@@ -193,8 +195,10 @@ class SqlAlchemyInteractionRepository:
         if not post_ids:
             return set()
         if self._conn.dialect.name == "postgresql":
-            rows = self._conn.execute(_SEEN_TEXT, {"user_id": user_id}).scalars().all()
-            seen_ints = {int(s.replace("-", ""), 16) for s in rows}
+            joined: str | None = self._conn.scalar(_SEEN_HEX, {"user_id": user_id})
+            if not joined:
+                return set()
+            seen_ints = {int(h, 16) for h in joined.split(",")}
             return {p for p in post_ids if p.int in seen_ints}
         seen: set[UUID] = set()
         for chunk in _chunks(post_ids):

@@ -9,14 +9,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
 from app.presentation.api.dependencies import get_generate
-from app.presentation.api.responses import json_response
-from app.presentation.api.schemas import (
-    GenerateRequest,
-    GenerateResponse,
-    LegacyRecommendationsResponse,
-    RecommendationMetadata,
-    RecommendationOut,
-)
+from app.presentation.api.responses import json_document
+from app.presentation.api.schemas import GenerateRequest, GenerateResponse, LegacyRecommendationsResponse
 from app.shared import metrics
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
@@ -34,17 +28,17 @@ def generate(body: GenerateRequest, use_case: Generate) -> Response:
         exclude_post_ids=frozenset(body.context.exclude_post_ids),
     )
     result = _measured(use_case, command)
-    return json_response(
-        GenerateResponse(
-            user_id=result.user_id,
-            recommendations=_out(result),
-            metadata=RecommendationMetadata(
-                total=result.total,
-                model_version=result.model_version,
-                generated_at=result.generated_at,
-                source=result.source.value,
-            ),
-        )
+    return json_document(
+        {
+            "user_id": result.user_id,
+            "recommendations": _out(result),
+            "metadata": {
+                "total": result.total,
+                "model_version": result.model_version,
+                "generated_at": result.generated_at,
+                "source": result.source.value,
+            },
+        }
     )
 
 
@@ -57,9 +51,7 @@ def for_user(
 ) -> Response:
     """The older client's read: same ranking, a smaller envelope."""
     result = _measured(use_case, GenerateRecommendationsCommand(user_id=user_id, limit=limit, offset=offset))
-    return json_response(
-        LegacyRecommendationsResponse(recommendations=_out(result), model_version=result.model_version)
-    )
+    return json_document({"recommendations": _out(result), "model_version": result.model_version})
 
 
 def _measured(
@@ -76,8 +68,7 @@ def _measured(
     return result
 
 
-def _out(result: RecommendationsResult) -> list[RecommendationOut]:
-    return [
-        RecommendationOut(post_id=r.post_id, score=r.score, reason=r.reason.value)
-        for r in result.recommendations
-    ]
+def _out(result: RecommendationsResult) -> list[dict[str, object]]:
+    """RecommendationOut's fields, as values (see json_document)."""
+    recs = result.recommendations
+    return [{"post_id": r.post_id, "score": r.score, "reason": r.reason.value} for r in recs]
