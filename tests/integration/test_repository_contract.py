@@ -85,6 +85,27 @@ def test_interactions_round_trip_and_are_read_by_user_within_a_window(uow_factor
         assert uow.interactions.for_user(reader.id, since=BASE_TIME + timedelta(hours=1)) == [late]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", " padded ", "ünïcödé ✓", "'quote'"],
+)
+def test_metadata_and_event_ids_keep_every_character(uow_factory: UowFactory, text: str) -> None:
+    seeded = _seed(uow_factory)
+    reader, posts = seeded["reader"], seeded["posts"]
+    item = make_interaction(
+        user_id=reader.id,
+        post_id=posts[0].id,
+        metadata={text: text, "nested": {"list": [text, 1.5, None, True]}},
+        event_id=text,
+    )
+    plain = make_interaction(user_id=reader.id, post_id=posts[1].id, created_at=BASE_TIME + timedelta(1))
+    with uow_factory() as uow:
+        assert uow.interactions.add_many([item, plain]) == {item.id, plain.id}
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.interactions.for_user(reader.id) == [item, plain]
+
+
 def test_a_repeated_event_id_is_stored_once_within_and_across_batches(uow_factory: UowFactory) -> None:
     seeded = _seed(uow_factory)
     reader, post = seeded["reader"], seeded["posts"][0]

@@ -260,3 +260,25 @@ def test_without_lists_in_memory_every_request_reads_the_stored_rows(world: dict
     use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
     world["uows"].store.recommendations.rows.clear()
     assert use_case.execute(GenerateRecommendationsCommand(world["reader"].id)).source is Source.MODEL
+
+
+def test_posts_newer_than_the_model_are_reread_once_the_cached_list_is_ten_seconds_old(
+    world: dict[str, Any],
+) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender(_scores(world))
+    model.trained_at = world["clock"].now() - timedelta(minutes=30)
+    use_case = _use_case(world, model)
+    seen_only = GenerateRecommendationsCommand(world["reader"].id, exclude_seen=False)
+    use_case.execute(seen_only)
+    assert model.queries[-1].fresh_posts == []
+    newer = make_post(author_id=world["author"].id, created_at=world["clock"].now())
+    world["uows"].store.posts.add_many([newer])
+
+    world["clock"].advance(seconds=9)
+    use_case.execute(seen_only)
+    assert model.queries[-1].fresh_posts == []
+
+    world["clock"].advance(seconds=1)
+    use_case.execute(seen_only)
+    assert [p.id for p in model.queries[-1].fresh_posts] == [newer.id]

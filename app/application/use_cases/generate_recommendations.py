@@ -11,7 +11,7 @@ from app.application.dto import GenerateRecommendationsCommand, RecommendationsR
 from app.application.ports import ModelProvider, RecentLists
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
-from app.domain.entities import HistoryItem, Recommendation, StoredList
+from app.domain.entities import HistoryItem, Post, Recommendation, StoredList
 from app.domain.ports import (
     Clock,
     RecommendationCache,
@@ -30,6 +30,8 @@ class RankingPolicy:
     top_n: int
     fresh_posts_window: timedelta = timedelta(hours=48)
     fresh_posts_limit: int = 500
+    # Posts newer than the model are read at most this often per worker, not per request.
+    fresh_posts_cache: timedelta = timedelta(seconds=10)
 
 
 class GenerateRecommendations:
@@ -48,6 +50,8 @@ class GenerateRecommendations:
         self._trending = trending
         self._cache = cache
         self._recent = recent
+        # (when read, from when, the posts): replaced whole, so threads never see it half-made.
+        self._fresh: tuple[datetime, datetime, list[Post]] | None = None
         self._clock = clock
         self._policy = policy
 
@@ -121,10 +125,20 @@ class GenerateRecommendations:
             now = self._clock.now()
             # Only posts the model has never seen need to be scored from their content.
             since = max(model.trained_at, now - self._policy.fresh_posts_window)
-            fresh = uow.posts.created_since(since, self._policy.fresh_posts_limit)
+            fresh = self._fresh_posts(uow, since, now)
             query = RecommendationQuery(user_id, history, exclude, wanted, now, fresh_posts=fresh)
             try:
                 return model.recommend(query), Source.MODEL
             except Exception:  # a faulty model degrades this answer to trending; it never fails it
                 logger.exception("model %s failed, serving trending", model.version)
         return ranking.without(self._trending.execute(), exclude)[:wanted], Source.COLD_START
+
+    def _fresh_posts(self, uow: UnitOfWork, since: datetime, now: datetime) -> list[Post]:
+        """The newest posts created at or after `since`. A list read less than the cache time ago
+        from an earlier `since` holds them: the newest posts after `since` are its prefix."""
+        cached = self._fresh
+        if cached is not None and cached[1] <= since and now - cached[0] < self._policy.fresh_posts_cache:
+            return [p for p in cached[2] if p.created_at >= since]
+        posts = uow.posts.created_since(since, self._policy.fresh_posts_limit)
+        self._fresh = (now, since, posts)
+        return posts

@@ -140,13 +140,12 @@ class KnnRecommender:
                 fresh,
                 own,
             )
+        # Plain Python numbers first: converting numpy scalars one by one cost half of this loop.
+        uuids = self.post_uuids_
         return [
-            Recommendation(post_id=self._key_to_uuid(int(k), fresh), score=float(s), reason=r)
-            for k, s, r in zip(keys, scores, reasons, strict=True)
+            Recommendation(uuids[k] if k >= 0 else fresh[-1 - k].id, s, r)
+            for k, s, r in zip(np.asarray(keys).tolist(), np.asarray(scores).tolist(), reasons, strict=True)
         ]
-
-    def _key_to_uuid(self, key: int, fresh: Sequence[Post]) -> UUID:
-        return self.post_uuids_[key] if key >= 0 else fresh[-1 - key].id
 
     def rank_known_user(self, row: int, exclude: IntArray, n: int, now: datetime | None = None) -> Ranked:
         """Rank the catalogue for a training user (evaluation path): keys are column indices."""
