@@ -392,6 +392,14 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL))
     parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the service, e.g. ML_LIST_MEMORY_USERS=0 to read every stored list"
+        " from the database",
+    )
+    parser.add_argument(
         "--keep-state",
         action="store_true",
         help="keep the seeded database and trained model, and reuse them on the next run",
@@ -423,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ML_MODEL__MODELS_DIR": str(models_dir),
             "ML_LOG_JSON": "true",
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+            **dict(setting.split("=", 1) for setting in args.service_env),
         }
         with (
             Server("app.main:app", env, args.workers, RESULTS / "service.log") as service,
@@ -446,7 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs shared with the load generator"
         f" ({results[0]['engine'] if results else '-'}), {args.duration:.0f} s per run,"
-        f" median of {args.repeat} rounds (errors summed)\n"
+        f" median of {args.repeat} rounds (errors summed)"
+        + (f"; service settings {' '.join(args.service_env)}" if args.service_env else "")
+        + "\n"
     )
     print(table(results))
     print()
