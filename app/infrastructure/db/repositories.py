@@ -307,6 +307,24 @@ def _upsert_recommendations(dialect: str) -> Any:
     )
 
 
+# PostgreSQL: a user's list replaced by one statement over array literals (see _as_arrays):
+# rows no longer listed are deleted, the listed ones upserted with their rank. SQLAlchemy's
+# batched upsert rendered nine parameters per row in Python.
+_REPLACE_FROM_ARRAYS = text(
+    "WITH stale AS (DELETE FROM user_recommendation WHERE user_id = :user_id"
+    " AND post_id <> ALL(CAST(:post_ids AS uuid[])))"
+    " INSERT INTO user_recommendation"
+    " (id, user_id, post_id, score, reason, model_version, rank, generated_at, expires_at)"
+    " SELECT v.id, :user_id, v.post_id, v.score, v.reason, :model_version, v.position - 1,"
+    " :generated_at, :expires_at"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:post_ids AS uuid[]), CAST(:scores AS float8[]),"
+    " CAST(:reasons AS varchar[])) WITH ORDINALITY AS v(id, post_id, score, reason, position)"
+    " ON CONFLICT (user_id, post_id) DO UPDATE SET score = excluded.score, reason = excluded.reason,"
+    " model_version = excluded.model_version, rank = excluded.rank,"
+    " generated_at = excluded.generated_at, expires_at = excluded.expires_at"
+)
+
+
 class SqlAlchemyRecommendationRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -332,6 +350,19 @@ class SqlAlchemyRecommendationRepository:
         generated_at: datetime,
         expires_at: datetime,
     ) -> None:
+        if self._conn.dialect.name == "postgresql":
+            params = {
+                "user_id": user_id,
+                "model_version": model_version,
+                "generated_at": generated_at,
+                "expires_at": expires_at,
+                "ids": _uuid_array(uuid7() for _ in recommendations),
+                "post_ids": _uuid_array(r.post_id for r in recommendations),
+                "scores": "{" + ",".join(repr(r.score) for r in recommendations) + "}",
+                "reasons": _text_array(r.reason.value for r in recommendations),
+            }
+            self._conn.execute(_REPLACE_FROM_ARRAYS, params)
+            return
         keep = [r.post_id for r in recommendations]
         stale = delete(RECOMMENDATIONS).where(RECOMMENDATIONS.c.user_id == user_id)
         if keep:
