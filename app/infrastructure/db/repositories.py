@@ -22,6 +22,7 @@ from app.domain.entities import (
     InteractionType,
     Post,
     PostEngagement,
+    Reason,
     Recommendation,
     StoredList,
     User,
@@ -325,12 +326,38 @@ _REPLACE_FROM_ARRAYS = text(
 )
 
 
+# PostgreSQL: a stored list as one row of comma-joined strings. As 200 rows it cost 4 ms in
+# Python, most of it parsing two timestamps and a UUID per row through the driver.
+_FRESH_LIST_AS_STRINGS = text(
+    "SELECT string_agg(replace(post_id::text, '-', ''), ',' ORDER BY rank),"
+    " string_agg(score::text, ',' ORDER BY rank), string_agg(reason, ',' ORDER BY rank),"
+    " max(generated_at), min(expires_at)"
+    " FROM user_recommendation"
+    " WHERE user_id = :user_id AND model_version = :model_version AND expires_at > :now"
+)
+_REASONS = {reason.value: reason for reason in Reason}
+
+
+def _fresh_list_from_strings(row: Any, model_version: str) -> StoredList | None:
+    post_ids, scores, reasons, generated_at, expires_at = row
+    if post_ids is None:
+        return None
+    items = tuple(
+        Recommendation(UUID(p), min(1.0, max(0.0, float(s))), _REASONS[r])
+        for p, s, r in zip(post_ids.split(","), scores.split(","), reasons.split(","), strict=True)
+    )
+    return StoredList(model_version, mappers.aware(generated_at), mappers.aware(expires_at), items)
+
+
 class SqlAlchemyRecommendationRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def fresh_list(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
         params = {"user_id": user_id, "model_version": model_version, "now": now}
+        if self._conn.dialect.name == "postgresql":
+            row = self._conn.execute(_FRESH_LIST_AS_STRINGS, params).one()
+            return _fresh_list_from_strings(row, model_version)
         rows = self._conn.execute(_FRESH_LIST, params).all()
         if not rows:
             return None
