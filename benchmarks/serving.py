@@ -164,6 +164,9 @@ def refresh(url: str, models_dir: Path, precompute_users: int) -> None:
     seeded_until = (models_dir / SEEDED_UNTIL).read_text().strip()
     tracked = "DELETE FROM user_interaction WHERE created_at > CAST(:t AS timestamptz)"
     autocommit(url, tracked, {"t": seeded_until})
+    # Deleting the tracked rows leaves their index entries' pages behind; without a rebuild
+    # every run on kept state would insert into larger indexes than the one before.
+    autocommit(url, "REINDEX TABLE user_interaction")
     autocommit(url, "TRUNCATE user_recommendation")
     step(f"precomputing {precompute_users} users again")
     seconds = run_module(
