@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(10, ge=3)
     request_threads: int = Field(
-        8,
+        4,
         ge=1,
         description="request handlers running at once per worker; more requests wait their turn",
     )
