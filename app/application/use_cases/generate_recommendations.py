@@ -70,7 +70,8 @@ class GenerateRecommendations:
                     if stored is not None:
                         self._recent.put(command.user_id, stored)
                 if stored is not None:
-                    # Only the listed posts are asked about, so a long history costs no more.
+                    # Who has seen what always comes from the database: a post tracked a second
+                    # ago, on any worker, is left out.
                     candidates = [r.post_id for r in stored.items]
                     seen = uow.interactions.seen_among(command.user_id, candidates)
                     visible = ranking.without(stored.items, command.exclude_post_ids | seen)

@@ -22,7 +22,6 @@ from app.domain.entities import (
     InteractionType,
     Post,
     PostEngagement,
-    Reason,
     Recommendation,
     StoredList,
     User,
@@ -288,8 +287,13 @@ def _first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction
 
 
 _FRESH_LIST = (
-    select(RECOMMENDATIONS.c.post_id, RECOMMENDATIONS.c.score, RECOMMENDATIONS.c.reason)
-    .add_columns(RECOMMENDATIONS.c.generated_at, RECOMMENDATIONS.c.expires_at)
+    select(
+        RECOMMENDATIONS.c.post_id,
+        RECOMMENDATIONS.c.score,
+        RECOMMENDATIONS.c.reason,
+        RECOMMENDATIONS.c.generated_at,
+        RECOMMENDATIONS.c.expires_at,
+    )
     .where(
         RECOMMENDATIONS.c.user_id == bindparam("user_id"),
         RECOMMENDATIONS.c.model_version == bindparam("model_version"),
@@ -335,7 +339,6 @@ _FRESH_LIST_AS_STRINGS = text(
     " FROM user_recommendation"
     " WHERE user_id = :user_id AND model_version = :model_version AND expires_at > :now"
 )
-_REASONS = {reason.value: reason for reason in Reason}
 
 
 def _fresh_list_from_strings(row: Any, model_version: str) -> StoredList | None:
@@ -343,7 +346,7 @@ def _fresh_list_from_strings(row: Any, model_version: str) -> StoredList | None:
     if post_ids is None:
         return None
     items = tuple(
-        Recommendation(UUID(p), min(1.0, max(0.0, float(s))), _REASONS[r])
+        mappers.recommendation_from_values(UUID(p), float(s), r)
         for p, s, r in zip(post_ids.split(","), scores.split(","), reasons.split(","), strict=True)
     )
     return StoredList(model_version, mappers.aware(generated_at), mappers.aware(expires_at), items)

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.presentation.api.errors import error_body
 from app.shared import metrics
 from app.shared.logging import request_id
 
@@ -109,7 +110,7 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, send: Send) -> None:
         detail = f"request body over {self.max_bytes} bytes; send smaller batches"
-        await send_json(send, 413, {"error": "payload_too_large", "detail": detail})
+        await send_json(send, 413, error_body("payload_too_large", detail))
 
 
 class ApiKeyMiddleware:
@@ -135,7 +136,7 @@ class ApiKeyMiddleware:
             given = authorization[7:] if authorization.startswith(b"Bearer ") else None
         if given is None or not secrets.compare_digest(given, self.key):
             detail = "missing or wrong API key: send it in the X-API-Key header"
-            await send_json(send, 401, {"error": "unauthorized", "detail": detail})
+            await send_json(send, 401, error_body("unauthorized", detail))
             return
         await self.app(scope, receive, send)
 
