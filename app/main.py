@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         version="0.1.0",
         summary="Personalized feed recommendations",
         lifespan=lifespan,
+        # Observability is Prometheus (/metrics) and JSON logs. FastAPI's OpenTelemetry hooks
+        # otherwise ask the global providers whether they are configured on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     register_error_handlers(app)
     app.include_router(recommendations.router)

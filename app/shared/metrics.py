@@ -3,6 +3,7 @@ its samples to that directory and a scrape aggregates them."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
@@ -45,6 +46,39 @@ MODEL_INFO = Gauge(
     "ml_model_info", "The model version being served (value 1)", ["version"], multiprocess_mode="livemax"
 )
 MODEL_LOADED = Gauge("ml_model_loaded", "1 when a model is loaded", multiprocess_mode="livemin")
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    requests, latency = _http_children(method, route, status)
+    requests.inc()
+    latency.observe(seconds)
+
+
+def observe_recommendations(source: str, served: int, seconds: float, cache_result: str | None) -> None:
+    """One recommendation request; `cache_result` is "hit", "miss" or None (no lookup made)."""
+    latency, requests, recommendations = _source_children(source)
+    latency.observe(seconds)
+    requests.inc()
+    recommendations.inc(served)
+    if cache_result is not None:
+        CACHE_LOOKUPS.labels(cache_result).inc()
+
+
+# `labels()` validates its arguments and takes a lock on every call; each request would call it
+# six times for the same few label sets. Routes are templates, so the sets are few.
+@functools.lru_cache(maxsize=1024)
+def _http_children(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    code = str(status)
+    return HTTP_REQUESTS.labels(method, route, code), HTTP_LATENCY.labels(method, route, code)
+
+
+@functools.lru_cache(maxsize=16)
+def _source_children(source: str) -> tuple[Histogram, Counter, Counter]:
+    return (
+        RECOMMENDATION_LATENCY.labels(source),
+        RECOMMENDATION_REQUESTS.labels(source),
+        RECOMMENDATIONS_SERVED.labels(source),
+    )
 
 
 def set_model_version(previous: str | None, current: str | None) -> None:

@@ -51,8 +51,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, route, str(status)).observe(elapsed)
+            metrics.observe_http(method, route, status, elapsed)
             if route not in ("/metrics", "/health/live"):
                 logger.info(
                     "%s %s %s",
