@@ -20,6 +20,7 @@ from app.application.use_cases.trending import TrendingPosts
 from app.domain.ports import Clock
 from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
+from app.infrastructure.db.async_reads import AsyncpgSeenPosts, asyncpg_dsn
 from app.infrastructure.db.engine import build_engine, normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
@@ -42,6 +43,7 @@ class Container:
     track: TrackInteractions
     health: CheckHealth
     cleanup: DeleteExpiredRecommendations
+    seen: AsyncpgSeenPosts | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -50,6 +52,15 @@ class Container:
         self._refresh_model()
         self._every(self.settings.model.reload_interval_seconds, self._refresh_model, "model-watch")
         self._every(self.settings.cleanup_interval_seconds, self._cleanup, "ttl-cleanup")
+
+    async def open_async_reads(self) -> None:
+        """Opens the event loop's pool (in the loop that will use it, so not in `start`)."""
+        if self.seen is not None:
+            await self.seen.open()
+
+    async def close_async_reads(self) -> None:
+        if self.seen is not None:
+            await self.seen.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -150,13 +161,27 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         ttl=timedelta(seconds=settings.recommendation_ttl_seconds), top_n=settings.precompute_top_n
     )
     recent = RecentLists(settings.list_memory_users, settings.list_memory_seconds)
+    dsn = asyncpg_dsn(settings.database_url)
+    seen = (
+        AsyncpgSeenPosts(
+            dsn,
+            pool_size=settings.db_async_pool_size,
+            connect_timeout_seconds=settings.db_connect_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        if dsn
+        else None
+    )
     return Container(
         settings=settings,
         engines=(engine, read_engine),
         models=models,
         writer=writer,
-        generate=GenerateRecommendations(read_uow_factory, models, trending, writer, recent, clock, policy),
+        generate=GenerateRecommendations(
+            read_uow_factory, models, trending, writer, recent, clock, policy, seen=seen
+        ),
         track=TrackInteractions(uow_factory, clock),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),
+        seen=seen,
     )

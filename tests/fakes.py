@@ -211,6 +211,18 @@ class InMemoryRecommendationCache:
         )
 
 
+class InMemorySeenPosts:
+    """`SeenPosts` over the fake database; `calls` counts the questions asked."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.calls = 0
+
+    async def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+        self.calls += 1
+        return self.store.interactions.seen_among(user_id, post_ids)
+
+
 class InMemoryUnitOfWork:
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store
@@ -246,9 +258,11 @@ class InMemoryUnitOfWorkFactory:
     def __init__(self, store: InMemoryStore | None = None) -> None:
         self.store = store or InMemoryStore()
         self.last: InMemoryUnitOfWork | None = None
+        self.opened = 0
 
     def __call__(self) -> InMemoryUnitOfWork:
         self.last = InMemoryUnitOfWork(self.store)
+        self.opened += 1
         return self.last
 
 

@@ -3,6 +3,7 @@ lists a worker keeps in memory)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -39,3 +40,12 @@ class RecentLists(Protocol):
         ...
 
     def put(self, user_id: UUID, stored: StoredList) -> None: ...
+
+
+class SeenPosts(Protocol):
+    """The database's answer to "which of these posts has the user seen?", awaited on the event
+    loop: a cached feed page then needs no worker thread."""
+
+    async def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+        """Raises StorageUnavailable when the database does not answer in bounded time."""
+        ...

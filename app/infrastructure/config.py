@@ -64,10 +64,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(10, ge=3)
+    db_async_pool_size: int = Field(
+        4, ge=1, description="PostgreSQL connections per worker for the seen check of cached pages"
+    )
     request_threads: int = Field(
         4,
         ge=1,
-        description="request handlers running at once per worker; more requests wait their turn",
+        description="request handlers running in threads at once per worker; more wait their turn",
     )
     auto_migrate: bool = Field(
         True, description="migrate an embedded SQLite database at start; PostgreSQL is migrated by alembic"

@@ -92,3 +92,36 @@ def test_an_outage_is_a_quick_503_and_the_service_recovers_by_itself(
         )
         assert http.get("/health").json()["status"] == "healthy"
         assert http.get("/health/ready").status_code == 200
+
+
+def test_a_page_of_a_list_kept_in_memory_is_also_a_quick_503_then_served_again(
+    proxied_server: ServerProcess, proxy: TcpProxy, postgres_deployment: Deployment
+) -> None:
+    """Such a page needs PostgreSQL only for the seen check, on the event loop's own pool."""
+    user = postgres_deployment.population.take(precomputed=True)
+    feed = {"user_id": str(user), "limit": 5}
+    with proxied_server.client(timeout=30) as http:
+        loaded = http.post("/recommendations/generate", json=feed)  # read from the database, kept
+        kept = http.post("/recommendations/generate", json=feed)  # served from memory
+        assert kept.json()["metadata"]["source"] == "precomputed"
+        assert kept.json() | {"metadata": None} == loaded.json() | {"metadata": None}
+
+        proxy.close()
+        try:
+            during, seconds = timed(http, "POST", "/recommendations/generate", json=feed)
+        finally:
+            proxy.open()
+
+        assert during.status_code == 503, during.text
+        assert seconds < OUTAGE_ANSWER_SECONDS
+        assert during.json()["error"] == "storage_unavailable"
+        poll_until(
+            lambda: True if http.post("/recommendations/generate", json=feed).status_code == 200 else None,
+            timeout=20,
+            interval=0.25,
+            message="pages of kept lists served again after the database came back",
+        )
+        assert (
+            http.post("/recommendations/generate", json=feed).json()["recommendations"]
+            == (kept.json()["recommendations"])
+        )

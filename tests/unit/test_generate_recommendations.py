@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.fakes import (
     FakeRecommender,
     FixedClock,
     InMemoryRecommendationCache,
+    InMemorySeenPosts,
     InMemoryUnitOfWorkFactory,
 )
 
@@ -41,6 +43,7 @@ def _use_case(
     model: FakeRecommender | None,
     ttl_minutes: int = 60,
     recent: RecentLists | None = None,
+    seen: InMemorySeenPosts | None = None,
 ) -> GenerateRecommendations:
     trending = TrendingPosts(
         world["uows"], world["clock"], weights=WEIGHTS, window=timedelta(hours=72), cache_seconds=0
@@ -50,7 +53,7 @@ def _use_case(
     if recent is None:
         recent = RecentLists(max_users=100, max_age_seconds=60)
     return GenerateRecommendations(
-        world["uows"], FakeModelProvider(model), trending, cache, recent, world["clock"], policy
+        world["uows"], FakeModelProvider(model), trending, cache, recent, world["clock"], policy, seen=seen
     )
 
 
@@ -282,3 +285,63 @@ def test_posts_newer_than_the_model_are_reread_once_the_cached_list_is_ten_secon
     world["clock"].advance(seconds=1)
     use_case.execute(seen_only)
     assert [p.id for p in model.queries[-1].fresh_posts] == [newer.id]
+
+
+def test_a_kept_list_is_paged_on_the_event_loop_without_what_was_seen_a_moment_ago(
+    world: dict[str, Any],
+) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    seen = InMemorySeenPosts(world["uows"].store)
+    use_case = _use_case(world, FakeRecommender(_scores(world)), seen=seen)
+    command = GenerateRecommendationsCommand(world["reader"].id, limit=2, offset=1)
+    computed = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=10))
+    _interact(world, world["reader"], world["posts"][2])
+    opened = world["uows"].opened
+
+    cached = asyncio.run(use_case.execute_cached(command))
+
+    assert cached is not None
+    assert cached.source is Source.PRECOMPUTED
+    assert [r.post_id for r in cached.recommendations] == [world["posts"][3].id, world["posts"][4].id]
+    assert cached.total == computed.total - 1
+    assert cached.model_version == "v1"
+    assert seen.calls == 1
+    assert world["uows"].opened == opened  # no unit of work: nothing but the seen check ran
+
+
+def test_a_cached_page_agrees_with_the_one_execute_serves(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    use_case = _use_case(world, FakeRecommender(_scores(world)), seen=InMemorySeenPosts(world["uows"].store))
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    _interact(world, world["reader"], world["posts"][1])
+    command = GenerateRecommendationsCommand(
+        world["reader"].id, limit=2, exclude_post_ids=frozenset({world["posts"][2].id})
+    )
+
+    cached = asyncio.run(use_case.execute_cached(command))
+
+    assert cached == use_case.execute(command)
+
+
+@pytest.mark.parametrize(
+    "case", ["no list kept", "seen included", "seen to the end", "no async reads", "no model", "no ttl"]
+)
+def test_execute_cached_leaves_to_execute_what_it_cannot_answer_from_memory(
+    world: dict[str, Any], case: str
+) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = None if case == "no model" else FakeRecommender({p.id: 0.5 for p in world["posts"][1:3]})
+    seen = None if case == "no async reads" else InMemorySeenPosts(world["uows"].store)
+    use_case = _use_case(world, model, ttl_minutes=0 if case == "no ttl" else 60, seen=seen)
+    if case != "no list kept":
+        use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    if case == "seen to the end":
+        for post in world["posts"][1:3]:
+            _interact(world, world["reader"], post)
+    exclude_seen = case != "seen included"
+
+    cached = asyncio.run(
+        use_case.execute_cached(GenerateRecommendationsCommand(world["reader"].id, exclude_seen=exclude_seen))
+    )
+
+    assert cached is None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
-from app.application.ports import ModelProvider, RecentLists
+from app.application.ports import ModelProvider, RecentLists, SeenPosts
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
 from app.domain.entities import HistoryItem, Post, Recommendation, StoredList
@@ -44,6 +44,7 @@ class GenerateRecommendations:
         recent: RecentLists,
         clock: Clock,
         policy: RankingPolicy,
+        seen: SeenPosts | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._models = models
@@ -54,14 +55,31 @@ class GenerateRecommendations:
         self._fresh: tuple[datetime, datetime, list[Post]] | None = None
         self._clock = clock
         self._policy = policy
+        self._seen = seen
+
+    async def execute_cached(self, command: GenerateRecommendationsCommand) -> RecommendationsResult | None:
+        """The page of a list this worker keeps, asking the database only what the user has seen,
+        awaited on the event loop. None when `execute` must run: no list kept for the user, one
+        the user has seen to the end, or no asynchronous reads (the embedded SQLite default)."""
+        if self._seen is None:
+            return None
+        now = self._clock.now()
+        model = self._models.current()
+        version = model.version if model else None
+        if version is None or not self._cacheable(command):
+            return None
+        stored = self._recent.get(command.user_id, version, now)
+        if stored is None:
+            return None
+        seen = await self._seen.seen_among(command.user_id, [r.post_id for r in stored.items])
+        return self._stored_page(command, stored, seen, now)
 
     def execute(self, command: GenerateRecommendationsCommand) -> RecommendationsResult:
         """Ranked posts for the user; never their own posts, never seen ones unless asked."""
         now = self._clock.now()
         model = self._models.current()
         version = model.version if model else None
-        # Stored rows are ranked without seen posts, so they can only serve exclude_seen requests.
-        cacheable = command.exclude_seen and self._policy.ttl > timedelta(0) and version is not None
+        cacheable = version is not None and self._cacheable(command)
         with self._uow_factory() as uow:
             if cacheable and version is not None:
                 stored = self._recent.get(command.user_id, version, now)
@@ -72,13 +90,10 @@ class GenerateRecommendations:
                 if stored is not None:
                     # Who has seen what always comes from the database: a post tracked a second
                     # ago, on any worker, is left out.
-                    candidates = [r.post_id for r in stored.items]
-                    seen = uow.interactions.seen_among(command.user_id, candidates)
-                    visible = ranking.without(stored.items, command.exclude_post_ids | seen)
-                    # A stored list the user has seen to the end is a miss: compute a new one.
-                    if visible:
-                        page = ranking.page(visible, command.offset, command.limit)
-                        return self._result(command, page, len(visible), version, now, Source.PRECOMPUTED)
+                    seen = uow.interactions.seen_among(command.user_id, [r.post_id for r in stored.items])
+                    result = self._stored_page(command, stored, seen, now)
+                    if result is not None:
+                        return result
             never = frozenset(uow.posts.ids_by_author(command.user_id))
             # The model folds in the history; otherwise the seen ids are all that is needed.
             history = uow.interactions.history(command.user_id) if model else []
@@ -101,6 +116,24 @@ class GenerateRecommendations:
         visible = ranking.without(ranked, command.exclude_post_ids)
         page = ranking.page(visible, command.offset, command.limit)
         return self._result(command, page, len(visible), version, now, source)
+
+    def _cacheable(self, command: GenerateRecommendationsCommand) -> bool:
+        # Stored rows are ranked without seen posts, so they can only serve exclude_seen requests.
+        return command.exclude_seen and self._policy.ttl > timedelta(0)
+
+    def _stored_page(
+        self,
+        command: GenerateRecommendationsCommand,
+        stored: StoredList,
+        seen: set[UUID],
+        now: datetime,
+    ) -> RecommendationsResult | None:
+        visible = ranking.without(stored.items, command.exclude_post_ids | seen)
+        # A stored list the user has seen to the end is a miss: compute a new one.
+        if not visible:
+            return None
+        page = ranking.page(visible, command.offset, command.limit)
+        return self._result(command, page, len(visible), stored.model_version, now, Source.PRECOMPUTED)
 
     @staticmethod
     def _result(

@@ -156,9 +156,19 @@ _SEEN_AMONG = _SEEN.where(INTERACTIONS.c.post_id.in_(bindparam("post_ids", expan
 # PostgreSQL: every seen post in one string of hex ids, read from the index alone. Asking about
 # the candidates instead (`post_id = ANY(array)`) cost PostgreSQL 0.8 ms a request, planning the
 # array; this costs 0.1 ms, and Python compares numbers without a row or a UUID per seen post.
-_SEEN_HEX = text(
-    "SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM user_interaction WHERE user_id = :user_id"
+# The placeholder is the driver's: `:user_id` here, `$1` for asyncpg (async_reads.py).
+SEEN_HEX_SQL = (
+    "SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM user_interaction WHERE user_id = {}"
 )
+_SEEN_HEX = text(SEEN_HEX_SQL.format(":user_id"))
+
+
+def seen_in_hex(joined: str | None, post_ids: Sequence[UUID]) -> set[UUID]:
+    """The posts among `post_ids` whose ids are in `joined`, the string SEEN_HEX_SQL returns."""
+    if not joined:
+        return set()
+    seen = {int(h, 16) for h in joined.split(",")}
+    return {p for p in post_ids if p.int in seen}
 
 
 class SqlAlchemyInteractionRepository:
@@ -195,11 +205,7 @@ class SqlAlchemyInteractionRepository:
         if not post_ids:
             return set()
         if self._conn.dialect.name == "postgresql":
-            joined: str | None = self._conn.scalar(_SEEN_HEX, {"user_id": user_id})
-            if not joined:
-                return set()
-            seen_ints = {int(h, 16) for h in joined.split(",")}
-            return {p for p in post_ids if p.int in seen_ints}
+            return seen_in_hex(self._conn.scalar(_SEEN_HEX, {"user_id": user_id}), post_ids)
         seen: set[UUID] = set()
         for chunk in _chunks(post_ids):
             seen.update(self._conn.scalars(_SEEN_AMONG, {"user_id": user_id, "post_ids": list(chunk)}))

@@ -5,6 +5,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
@@ -18,7 +19,7 @@ Generate = Annotated[GenerateRecommendations, Depends(get_generate)]
 
 
 @router.post("/generate", response_model=GenerateResponse)
-def generate(body: GenerateRequest, use_case: Generate) -> Response:
+async def generate(body: GenerateRequest, use_case: Generate) -> Response:
     """Ranked posts for a user's feed; unknown users get cold-start (trending) posts."""
     command = GenerateRecommendationsCommand(
         user_id=body.user_id,
@@ -27,7 +28,7 @@ def generate(body: GenerateRequest, use_case: Generate) -> Response:
         exclude_seen=body.context.exclude_seen,
         exclude_post_ids=frozenset(body.context.exclude_post_ids),
     )
-    result = _measured(use_case, command)
+    result = await _measured(use_case, command)
     return json_document(
         {
             "user_id": result.user_id,
@@ -43,32 +44,35 @@ def generate(body: GenerateRequest, use_case: Generate) -> Response:
 
 
 @router.get("/{user_id}", response_model=LegacyRecommendationsResponse)
-def for_user(
+async def for_user(
     user_id: UUID,
     use_case: Generate,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> Response:
     """The older client's read: same ranking, a smaller envelope."""
-    result = _measured(use_case, GenerateRecommendationsCommand(user_id=user_id, limit=limit, offset=offset))
+    command = GenerateRecommendationsCommand(user_id=user_id, limit=limit, offset=offset)
+    result = await _measured(use_case, command)
     return json_document({"recommendations": _out(result), "model_version": result.model_version})
 
 
-def _measured(
+async def _measured(
     use_case: GenerateRecommendations, command: GenerateRecommendationsCommand
 ) -> RecommendationsResult:
     started = time.perf_counter()
-    result = use_case.execute(command)
-    source = result.source.value
-    metrics.RECOMMENDATION_LATENCY.labels(source).observe(time.perf_counter() - started)
-    metrics.RECOMMENDATION_REQUESTS.labels(source).inc()
-    metrics.RECOMMENDATIONS_SERVED.labels(source).inc(len(result.recommendations))
-    if command.exclude_seen:
-        metrics.CACHE_LOOKUPS.labels("hit" if result.source is Source.PRECOMPUTED else "miss").inc()
+    # A page of a list this worker keeps is served on the event loop; reading a list from the
+    # database or running the model happens in the threadpool.
+    result = await use_case.execute_cached(command)
+    if result is None:
+        result = await run_in_threadpool(use_case.execute, command)
+    lookup = ("hit" if result.source is Source.PRECOMPUTED else "miss") if command.exclude_seen else None
+    seconds = time.perf_counter() - started
+    metrics.observe_recommendations(str(result.source), len(result.recommendations), seconds, lookup)
     return result
 
 
 def _out(result: RecommendationsResult) -> list[dict[str, object]]:
     """RecommendationOut's fields, as values (see json_document)."""
     recs = result.recommendations
-    return [{"post_id": r.post_id, "score": r.score, "reason": r.reason.value} for r in recs]
+    # str() of a StrEnum is its value, without the enum descriptor `.value` goes through.
+    return [{"post_id": r.post_id, "score": r.score, "reason": str(r.reason)} for r in recs]
