@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         4, ge=1, description="PostgreSQL connections per worker for the seen check of cached pages"
     )
     request_threads: int = Field(
-        4,
+        1,
         ge=1,
         description="request handlers running in threads at once per worker; more wait their turn",
     )

@@ -33,8 +33,9 @@ def health(use_case: Health) -> Response:
 
 
 @router.get("/health/live")
-def live() -> dict[str, str]:
-    """The process answers: restart it only when this fails."""
+async def live() -> dict[str, str]:
+    """The process answers: restart it only when this fails. On the event loop, so a liveness
+    probe never queues behind handlers waiting for the database."""
     return {"status": "alive"}
 
 
