@@ -20,7 +20,7 @@ from app.application.use_cases.trending import TrendingPosts
 from app.domain.ports import Clock
 from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
-from app.infrastructure.db.async_reads import AsyncpgSeenPosts, asyncpg_dsn
+from app.infrastructure.db.async_reads import AsyncpgKeptListReads, asyncpg_dsn
 from app.infrastructure.db.engine import build_engine, normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
@@ -43,7 +43,7 @@ class Container:
     track: TrackInteractions
     health: CheckHealth
     cleanup: DeleteExpiredRecommendations
-    seen: AsyncpgSeenPosts | None = None
+    kept_reads: AsyncpgKeptListReads | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -55,12 +55,12 @@ class Container:
 
     async def open_async_reads(self) -> None:
         """Opens the event loop's pool (in the loop that will use it, so not in `start`)."""
-        if self.seen is not None:
-            await self.seen.open()
+        if self.kept_reads is not None:
+            await self.kept_reads.open()
 
     async def close_async_reads(self) -> None:
-        if self.seen is not None:
-            await self.seen.close()
+        if self.kept_reads is not None:
+            await self.kept_reads.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -160,10 +160,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     policy = RankingPolicy(
         ttl=timedelta(seconds=settings.recommendation_ttl_seconds), top_n=settings.precompute_top_n
     )
-    recent = RecentLists(settings.list_memory_users, settings.list_memory_seconds)
+    recent = RecentLists(settings.list_memory_users)
     dsn = asyncpg_dsn(settings.database_url)
-    seen = (
-        AsyncpgSeenPosts(
+    kept_reads = (
+        AsyncpgKeptListReads(
             dsn,
             pool_size=settings.db_async_pool_size,
             connect_timeout_seconds=settings.db_connect_timeout_seconds,
@@ -178,10 +178,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         models=models,
         writer=writer,
         generate=GenerateRecommendations(
-            read_uow_factory, models, trending, writer, recent, clock, policy, seen=seen
+            read_uow_factory, models, trending, writer, recent, clock, policy, kept_reads=kept_reads
         ),
         track=TrackInteractions(uow_factory, clock),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),
-        seen=seen,
+        kept_reads=kept_reads,
     )

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+from app.application.ports import KeptListState
 from app.domain.entities import (
     HistoryItem,
     Interaction,
@@ -149,6 +150,10 @@ class InMemoryRecommendationRepository:
             tuple(s.recommendation for s in fresh),
         )
 
+    def generated_at(self, user_id: UUID, model_version: str, now: datetime) -> datetime | None:
+        fresh = self.fresh_list(user_id, model_version, now)
+        return None if fresh is None else fresh.generated_at
+
     def replace_for_user(
         self,
         user_id: UUID,
@@ -211,16 +216,21 @@ class InMemoryRecommendationCache:
         )
 
 
-class InMemorySeenPosts:
-    """`SeenPosts` over the fake database; `calls` counts the questions asked."""
+class InMemoryKeptListReads:
+    """`KeptListReads` over the fake database; `calls` counts the questions asked."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store
         self.calls = 0
 
-    async def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+    async def state(
+        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
+    ) -> KeptListState:
         self.calls += 1
-        return self.store.interactions.seen_among(user_id, post_ids)
+        return KeptListState(
+            self.store.interactions.seen_among(user_id, post_ids),
+            self.store.recommendations.generated_at(user_id, model_version, now),
+        )
 
 
 class InMemoryUnitOfWork:

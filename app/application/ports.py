@@ -4,6 +4,7 @@ lists a worker keeps in memory)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -32,8 +33,8 @@ class DatabaseProbe(Protocol):
 class RecentLists(Protocol):
     """Stored lists this process read or computed lately, so serving one costs no page query.
 
-    A copy may lag the database by the implementation's maximum age; who has seen what is always
-    asked of the database."""
+    Each request still asks the database what the user has seen and whether a newer list was
+    stored (`KeptListReads`), so a copy is never served past a replacement."""
 
     def get(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
         """The user's list for this model version if one is kept and has not expired."""
@@ -41,11 +42,25 @@ class RecentLists(Protocol):
 
     def put(self, user_id: UUID, stored: StoredList) -> None: ...
 
+    def discard(self, user_id: UUID) -> None: ...
 
-class SeenPosts(Protocol):
-    """The database's answer to "which of these posts has the user seen?", awaited on the event
-    loop: a cached feed page then needs no worker thread."""
 
-    async def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
+@dataclass(frozen=True, slots=True)
+class KeptListState:
+    """What the database says about a list kept in memory."""
+
+    seen: set[UUID]
+    """The list's posts the user has interacted with."""
+    generated_at: datetime | None
+    """When the user's stored list for the version was generated; None when none is stored."""
+
+
+class KeptListReads(Protocol):
+    """The one read a page of a kept list needs, awaited on the event loop: a cached feed page
+    then needs no worker thread."""
+
+    async def state(
+        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
+    ) -> KeptListState:
         """Raises StorageUnavailable when the database does not answer in bounded time."""
         ...

@@ -88,6 +88,10 @@ class RecommendationRepository(Protocol):
         """The user's stored list for this model version, best first, if it has not expired."""
         ...
 
+    def generated_at(self, user_id: UUID, model_version: str, now: datetime) -> datetime | None:
+        """When the list `fresh_list` would return was generated; None when there is none."""
+        ...
+
     def replace_for_user(
         self,
         user_id: UUID,

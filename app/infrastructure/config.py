@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(10, ge=3)
     db_async_pool_size: int = Field(
-        4, ge=1, description="PostgreSQL connections per worker for the seen check of cached pages"
+        4, ge=1, description="PostgreSQL connections per worker for the one read of a cached page"
     )
     request_threads: int = Field(
         1,
@@ -85,9 +85,6 @@ class Settings(BaseSettings):
     precompute_top_n: int = Field(200, ge=1, le=1000)
     list_memory_users: int = Field(
         2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
-    )
-    list_memory_seconds: float = Field(
-        300.0, ge=0, description="a list kept in memory is read again from the database after this"
     )
     trending_window_hours: float = Field(72.0, gt=0)
     trending_cache_seconds: float = Field(30.0, ge=0)

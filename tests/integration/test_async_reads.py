@@ -1,4 +1,4 @@
-"""The seen check awaited on the event loop (asyncpg) against a real PostgreSQL."""
+"""The read of a kept list's state awaited on the event loop (asyncpg) against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.infrastructure.db.async_reads import AsyncpgSeenPosts, asyncpg_dsn
+from app.application.ports import KeptListState
+from app.domain.entities import Reason, Recommendation
+from app.infrastructure.db.async_reads import AsyncpgKeptListReads, asyncpg_dsn
 from app.infrastructure.db.engine import build_engine, normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
@@ -24,13 +27,18 @@ from tests.conftest import create_database
 pytestmark = pytest.mark.postgres
 
 T = TypeVar("T")
+NOW = datetime.now(UTC).replace(microsecond=0)
+GENERATED = NOW - timedelta(minutes=1)
+EXPIRES = NOW + timedelta(hours=1)
 
 
-def run_with(dsn: str, use: Callable[[AsyncpgSeenPosts], Awaitable[T]], timeout: float = 3.0) -> T:
+def run_with(dsn: str, use: Callable[[AsyncpgKeptListReads], Awaitable[T]], timeout: float = 3.0) -> T:
     """Opens a pool in a fresh event loop, runs `use` with it and closes it."""
 
     async def main() -> T:
-        seen = AsyncpgSeenPosts(dsn, pool_size=2, connect_timeout_seconds=timeout, statement_timeout_ms=2000)
+        seen = AsyncpgKeptListReads(
+            dsn, pool_size=2, connect_timeout_seconds=timeout, statement_timeout_ms=2000
+        )
         await seen.open()
         try:
             return await use(seen)
@@ -59,34 +67,50 @@ def dsn(database_url: str) -> str:
 
 @pytest.fixture
 def history(database_url: str) -> dict[str, list[uuid.UUID]]:
-    """A reader who saw two of four posts (one twice), committed so another driver can read it."""
+    """A reader who saw two of four posts (one twice) and has a list stored for model "v1" at
+    GENERATED, committed so another driver can read it."""
     reader, author = make_user(), make_user()
     posts = [make_post(author_id=author.id) for _ in range(4)]
     views = [make_interaction(user_id=reader.id, post_id=p.id) for p in (posts[0], posts[2], posts[2])]
+    listed = [Recommendation(p.id, 0.5, Reason.COLLABORATIVE_FILTERING) for p in posts]
     engine = build_engine(database_url)
     with SqlAlchemyUnitOfWork(engine) as uow:
         uow.users.add_many([reader, author])
         uow.posts.add_many(posts)
         uow.interactions.add_many(views)
+        uow.recommendations.replace_for_user(
+            reader.id, listed, model_version="v1", generated_at=GENERATED, expires_at=EXPIRES
+        )
         uow.commit()
     engine.dispose()
     return {"reader": [reader.id], "author": [author.id], "posts": [p.id for p in posts]}
 
 
-def test_only_the_candidates_the_user_interacted_with_come_back(
+async def seen_among(reads: AsyncpgKeptListReads, user: uuid.UUID, posts: list[uuid.UUID]) -> set[uuid.UUID]:
+    return (await reads.state(user, "v1", NOW, posts)).seen
+
+
+def test_the_state_is_the_seen_candidates_and_when_the_fresh_stored_list_was_made(
     dsn: str, history: dict[str, list[uuid.UUID]]
 ) -> None:
     reader, author, posts = history["reader"][0], history["author"][0], history["posts"]
 
-    async def ask(seen: AsyncpgSeenPosts) -> list[set[uuid.UUID]]:
+    async def ask(reads: AsyncpgKeptListReads) -> list[KeptListState]:
         return [
-            await seen.seen_among(reader, posts),
-            await seen.seen_among(reader, posts[1:2]),
-            await seen.seen_among(reader, []),
-            await seen.seen_among(author, posts),
+            await reads.state(reader, "v1", NOW, posts),
+            await reads.state(reader, "v1", NOW, posts[1:2]),
+            await reads.state(reader, "v2", NOW, posts),  # no list for another model
+            await reads.state(reader, "v1", EXPIRES, posts),  # nor once it expired
+            await reads.state(author, "v1", NOW, posts),
         ]
 
-    assert run_with(dsn, ask) == [{posts[0], posts[2]}, set(), set(), set()]
+    assert run_with(dsn, ask) == [
+        KeptListState({posts[0], posts[2]}, GENERATED),
+        KeptListState(set(), GENERATED),
+        KeptListState({posts[0], posts[2]}, None),
+        KeptListState({posts[0], posts[2]}, None),
+        KeptListState(set(), None),
+    ]
 
 
 def test_a_connection_the_server_closed_is_replaced_without_an_error(
@@ -105,12 +129,12 @@ def test_a_connection_the_server_closed_is_replaced_without_an_error(
             while conn.scalars(others).all():
                 time.sleep(0.01)
 
-    async def ask_across_a_termination(seen: AsyncpgSeenPosts) -> list[set[uuid.UUID]]:
-        first = await seen.seen_among(reader, posts)
+    async def ask_across_a_termination(seen: AsyncpgKeptListReads) -> list[set[uuid.UUID]]:
+        first = await seen_among(seen, reader, posts)
         # Called without yielding to the event loop, so the pool cannot notice the closed
         # connection before the next statement is sent on it.
         terminate_other_backends()
-        return [first, await seen.seen_among(reader, posts)]
+        return [first, await seen_among(seen, reader, posts)]
 
     try:
         first, after = run_with(dsn, ask_across_a_termination)
@@ -128,7 +152,7 @@ def test_a_database_that_is_not_there_is_storage_unavailable_within_the_timeout(
     with pytest.raises(StorageUnavailable, match="database unavailable"):
         run_with(
             f"postgresql://postgres@127.0.0.1:{port}/nowhere",
-            lambda seen: seen.seen_among(uuid.uuid4(), [uuid.uuid4()]),
+            lambda reads: seen_among(reads, uuid.uuid4(), [uuid.uuid4()]),
             timeout=1.0,
         )
     assert time.monotonic() - started < 5
@@ -153,12 +177,12 @@ def test_requests_take_turns_for_connections_in_arrival_order(
     reader, posts = history["reader"][0], history["posts"]
     callers, questions = 32, 20
 
-    async def race(seen: AsyncpgSeenPosts) -> int:
+    async def race(seen: AsyncpgKeptListReads) -> int:
         done = [0] * callers
 
         async def caller(index: int) -> None:
             for _ in range(questions):
-                await seen.seen_among(reader, posts)
+                await seen_among(seen, reader, posts)
                 done[index] += 1
 
         tasks = [asyncio.create_task(caller(i)) for i in range(callers)]
@@ -167,7 +191,7 @@ def test_requests_take_turns_for_connections_in_arrival_order(
         await asyncio.gather(*tasks)
         return lag
 
-    async def races(seen: AsyncpgSeenPosts) -> list[int]:
+    async def races(seen: AsyncpgKeptListReads) -> list[int]:
         return [await race(seen) for _ in range(5)]
 
     lags = run_with(dsn, races)

@@ -290,3 +290,22 @@ def test_a_fresh_list_is_the_stored_rows_in_rank_order_until_they_expire(uow_fac
         )
         assert uow.recommendations.fresh_list(user.id, "v2", BASE_TIME) is None
         assert uow.recommendations.fresh_list(user.id, "v1", expires) is None
+
+
+def test_generated_at_tells_when_the_fresh_list_was_made(uow_factory: UowFactory) -> None:
+    seeded = _seed(uow_factory)
+    user, posts = seeded["reader"], seeded["posts"]
+    recs = [Recommendation(p.id, 0.5, Reason.TRENDING) for p in posts]
+    later = BASE_TIME + timedelta(minutes=5)
+    expires = BASE_TIME + timedelta(hours=1)
+    with uow_factory() as uow:
+        assert uow.recommendations.generated_at(user.id, "v1", BASE_TIME) is None
+        for generated_at in (BASE_TIME, later):  # the second list replaces the first
+            uow.recommendations.replace_for_user(
+                user.id, recs, model_version="v1", generated_at=generated_at, expires_at=expires
+            )
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.recommendations.generated_at(user.id, "v1", BASE_TIME) == later
+        assert uow.recommendations.generated_at(user.id, "v2", BASE_TIME) is None
+        assert uow.recommendations.generated_at(user.id, "v1", expires) is None

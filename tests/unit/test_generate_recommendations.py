@@ -16,8 +16,8 @@ from tests.fakes import (
     FakeModelProvider,
     FakeRecommender,
     FixedClock,
+    InMemoryKeptListReads,
     InMemoryRecommendationCache,
-    InMemorySeenPosts,
     InMemoryUnitOfWorkFactory,
 )
 
@@ -43,7 +43,7 @@ def _use_case(
     model: FakeRecommender | None,
     ttl_minutes: int = 60,
     recent: RecentLists | None = None,
-    seen: InMemorySeenPosts | None = None,
+    kept_reads: InMemoryKeptListReads | None = None,
 ) -> GenerateRecommendations:
     trending = TrendingPosts(
         world["uows"], world["clock"], weights=WEIGHTS, window=timedelta(hours=72), cache_seconds=0
@@ -51,9 +51,16 @@ def _use_case(
     policy = RankingPolicy(ttl=timedelta(minutes=ttl_minutes), top_n=50)
     cache = InMemoryRecommendationCache(world["uows"].store)
     if recent is None:
-        recent = RecentLists(max_users=100, max_age_seconds=60)
+        recent = RecentLists(max_users=100)
     return GenerateRecommendations(
-        world["uows"], FakeModelProvider(model), trending, cache, recent, world["clock"], policy, seen=seen
+        world["uows"],
+        FakeModelProvider(model),
+        trending,
+        cache,
+        recent,
+        world["clock"],
+        policy,
+        kept_reads=kept_reads,
     )
 
 
@@ -232,34 +239,55 @@ def test_a_list_kept_in_memory_is_served_without_reading_the_stored_rows(world: 
     assert second.recommendations == first.recommendations
 
 
-def test_a_list_replaced_in_the_database_is_read_again_once_the_kept_copy_is_too_old(
-    world: dict[str, Any],
-) -> None:
-    ticks = [0.0]
-    recent = RecentLists(max_users=10, max_age_seconds=30, monotonic=lambda: ticks[0])
-    _interact(world, world["reader"], world["posts"][0])
-    model = FakeRecommender(_scores(world))
-    use_case = _use_case(world, model, recent=recent)
-    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+def _replace_stored_list(world: dict[str, Any], version: str) -> list[Recommendation]:
+    """Another worker or the precompute job stores a newer list for the reader."""
+    world["clock"].advance(seconds=1)
     replacement = [Recommendation(world["posts"][4].id, 0.7, Reason.CONTENT_SIMILARITY)]
     world["uows"].store.recommendations.replace_for_user(
         world["reader"].id,
         replacement,
-        model_version=model.version,
+        model_version=version,
         generated_at=world["clock"].now(),
         expires_at=world["clock"].now() + timedelta(minutes=30),
     )
-    kept = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
-    assert kept.recommendations != replacement
-    ticks[0] = 31.0
+    return replacement
+
+
+def test_a_list_replaced_in_the_database_is_served_on_the_next_request(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender(_scores(world))
+    use_case = _use_case(world, model)
+    use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+    replacement = _replace_stored_list(world, model.version)
+
     reread = use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
+
     assert reread.source is Source.PRECOMPUTED
-    assert reread.recommendations == replacement
+    assert list(reread.recommendations) == replacement
+
+
+def test_a_list_replaced_in_the_database_is_left_to_execute_and_read_again(world: dict[str, Any]) -> None:
+    _interact(world, world["reader"], world["posts"][0])
+    model = FakeRecommender(_scores(world))
+    kept_reads = InMemoryKeptListReads(world["uows"].store)
+    use_case = _use_case(world, model, kept_reads=kept_reads)
+    command = GenerateRecommendationsCommand(world["reader"].id)
+    use_case.execute(command)
+    replacement = _replace_stored_list(world, model.version)
+
+    assert asyncio.run(use_case.execute_cached(command)) is None
+    reread = use_case.execute(command)
+    cached = asyncio.run(use_case.execute_cached(command))
+
+    assert list(reread.recommendations) == replacement
+    assert cached is not None
+    assert list(cached.recommendations) == replacement
+    assert kept_reads.calls == 2
 
 
 def test_without_lists_in_memory_every_request_reads_the_stored_rows(world: dict[str, Any]) -> None:
     _interact(world, world["reader"], world["posts"][0])
-    use_case = _use_case(world, FakeRecommender(_scores(world)), recent=RecentLists(0, 30))
+    use_case = _use_case(world, FakeRecommender(_scores(world)), recent=RecentLists(0))
     use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
     world["uows"].store.recommendations.rows.clear()
     assert use_case.execute(GenerateRecommendationsCommand(world["reader"].id)).source is Source.MODEL
@@ -291,8 +319,8 @@ def test_a_kept_list_is_paged_on_the_event_loop_without_what_was_seen_a_moment_a
     world: dict[str, Any],
 ) -> None:
     _interact(world, world["reader"], world["posts"][0])
-    seen = InMemorySeenPosts(world["uows"].store)
-    use_case = _use_case(world, FakeRecommender(_scores(world)), seen=seen)
+    kept_reads = InMemoryKeptListReads(world["uows"].store)
+    use_case = _use_case(world, FakeRecommender(_scores(world)), kept_reads=kept_reads)
     command = GenerateRecommendationsCommand(world["reader"].id, limit=2, offset=1)
     computed = use_case.execute(GenerateRecommendationsCommand(world["reader"].id, limit=10))
     _interact(world, world["reader"], world["posts"][2])
@@ -305,13 +333,15 @@ def test_a_kept_list_is_paged_on_the_event_loop_without_what_was_seen_a_moment_a
     assert [r.post_id for r in cached.recommendations] == [world["posts"][3].id, world["posts"][4].id]
     assert cached.total == computed.total - 1
     assert cached.model_version == "v1"
-    assert seen.calls == 1
-    assert world["uows"].opened == opened  # no unit of work: nothing but the seen check ran
+    assert kept_reads.calls == 1
+    assert world["uows"].opened == opened  # no unit of work: nothing but the one read ran
 
 
 def test_a_cached_page_agrees_with_the_one_execute_serves(world: dict[str, Any]) -> None:
     _interact(world, world["reader"], world["posts"][0])
-    use_case = _use_case(world, FakeRecommender(_scores(world)), seen=InMemorySeenPosts(world["uows"].store))
+    use_case = _use_case(
+        world, FakeRecommender(_scores(world)), kept_reads=InMemoryKeptListReads(world["uows"].store)
+    )
     use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
     _interact(world, world["reader"], world["posts"][1])
     command = GenerateRecommendationsCommand(
@@ -331,8 +361,8 @@ def test_execute_cached_leaves_to_execute_what_it_cannot_answer_from_memory(
 ) -> None:
     _interact(world, world["reader"], world["posts"][0])
     model = None if case == "no model" else FakeRecommender({p.id: 0.5 for p in world["posts"][1:3]})
-    seen = None if case == "no async reads" else InMemorySeenPosts(world["uows"].store)
-    use_case = _use_case(world, model, ttl_minutes=0 if case == "no ttl" else 60, seen=seen)
+    kept_reads = None if case == "no async reads" else InMemoryKeptListReads(world["uows"].store)
+    use_case = _use_case(world, model, ttl_minutes=0 if case == "no ttl" else 60, kept_reads=kept_reads)
     if case != "no list kept":
         use_case.execute(GenerateRecommendationsCommand(world["reader"].id))
     if case == "seen to the end":

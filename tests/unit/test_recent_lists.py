@@ -13,16 +13,8 @@ def _list(version: str = "v1", minutes: int = 60) -> StoredList:
     return StoredList(version, BASE_TIME, BASE_TIME + timedelta(minutes=minutes), items)
 
 
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_kept_list_is_returned_for_its_model_version_only() -> None:
-    recent, user, stored = RecentLists(10, 30), uuid.uuid4(), _list("v1")
+    recent, user, stored = RecentLists(10), uuid.uuid4(), _list("v1")
     recent.put(user, stored)
     assert recent.get(user, "v1", BASE_TIME) is stored
     assert recent.get(user, "v2", BASE_TIME) is None
@@ -30,24 +22,22 @@ def test_a_kept_list_is_returned_for_its_model_version_only() -> None:
 
 
 def test_an_expired_list_is_dropped() -> None:
-    recent, user = RecentLists(10, 3600), uuid.uuid4()
+    recent, user = RecentLists(10), uuid.uuid4()
     recent.put(user, _list(minutes=10))
     assert recent.get(user, "v1", BASE_TIME + timedelta(minutes=10)) is None
     assert len(recent) == 0
 
 
-def test_a_list_older_than_the_max_age_is_dropped() -> None:
-    ticks = Ticks()
-    recent, user = RecentLists(10, 30, monotonic=ticks), uuid.uuid4()
+def test_a_discarded_list_is_gone_and_discarding_none_is_harmless() -> None:
+    recent, user = RecentLists(10), uuid.uuid4()
     recent.put(user, _list())
-    ticks.now = 30.0
-    assert recent.get(user, "v1", BASE_TIME) is not None
-    ticks.now = 30.5
+    recent.discard(user)
+    recent.discard(user)
     assert recent.get(user, "v1", BASE_TIME) is None
 
 
 def test_the_least_recently_used_user_makes_room() -> None:
-    recent = RecentLists(2, 30)
+    recent = RecentLists(2)
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     recent.put(first, _list())
     recent.put(second, _list())
@@ -60,6 +50,6 @@ def test_the_least_recently_used_user_makes_room() -> None:
 
 
 def test_zero_users_keeps_nothing() -> None:
-    recent, user = RecentLists(0, 30), uuid.uuid4()
+    recent, user = RecentLists(0), uuid.uuid4()
     recent.put(user, _list())
     assert recent.get(user, "v1", BASE_TIME) is None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
-from app.application.ports import ModelProvider, RecentLists, SeenPosts
+from app.application.ports import KeptListReads, ModelProvider, RecentLists
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
 from app.domain.entities import HistoryItem, Post, Recommendation, StoredList
@@ -44,7 +44,7 @@ class GenerateRecommendations:
         recent: RecentLists,
         clock: Clock,
         policy: RankingPolicy,
-        seen: SeenPosts | None = None,
+        kept_reads: KeptListReads | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._models = models
@@ -55,13 +55,14 @@ class GenerateRecommendations:
         self._fresh: tuple[datetime, datetime, list[Post]] | None = None
         self._clock = clock
         self._policy = policy
-        self._seen = seen
+        self._kept_reads = kept_reads
 
     async def execute_cached(self, command: GenerateRecommendationsCommand) -> RecommendationsResult | None:
-        """The page of a list this worker keeps, asking the database only what the user has seen,
-        awaited on the event loop. None when `execute` must run: no list kept for the user, one
-        the user has seen to the end, or no asynchronous reads (the embedded SQLite default)."""
-        if self._seen is None:
+        """The page of a list this worker keeps, asking the database only what the user has seen
+        and whether a newer list was stored, in one read awaited on the event loop. None when
+        `execute` must run: no list kept for the user, one the user has seen to the end, a newer
+        list stored, or no asynchronous reads (the embedded SQLite default)."""
+        if self._kept_reads is None:
             return None
         now = self._clock.now()
         model = self._models.current()
@@ -71,8 +72,11 @@ class GenerateRecommendations:
         stored = self._recent.get(command.user_id, version, now)
         if stored is None:
             return None
-        seen = await self._seen.seen_among(command.user_id, [r.post_id for r in stored.items])
-        return self._stored_page(command, stored, seen, now)
+        state = await self._kept_reads.state(command.user_id, version, now, [r.post_id for r in stored.items])
+        if _replaced(stored, state.generated_at):
+            self._recent.discard(command.user_id)
+            return None
+        return self._stored_page(command, stored, state.seen, now)
 
     def execute(self, command: GenerateRecommendationsCommand) -> RecommendationsResult:
         """Ranked posts for the user; never their own posts, never seen ones unless asked."""
@@ -83,6 +87,11 @@ class GenerateRecommendations:
         with self._uow_factory() as uow:
             if cacheable and version is not None:
                 stored = self._recent.get(command.user_id, version, now)
+                if stored is not None and _replaced(
+                    stored, uow.recommendations.generated_at(command.user_id, version, now)
+                ):
+                    self._recent.discard(command.user_id)
+                    stored = None
                 if stored is None:
                     stored = uow.recommendations.fresh_list(command.user_id, version, now)
                     if stored is not None:
@@ -176,3 +185,10 @@ class GenerateRecommendations:
         posts = uow.posts.created_since(since, self._policy.fresh_posts_limit)
         self._fresh = (now, since, posts)
         return posts
+
+
+def _replaced(kept: StoredList, stored_generated_at: datetime | None) -> bool:
+    """Whether the database holds a newer list than the one kept in memory (stored by another
+    worker or the precompute job). An older one, or none, means this worker's newer list is not
+    written yet (the cache writer runs in the background): the kept list stands."""
+    return stored_generated_at is not None and stored_generated_at > kept.generated_at

@@ -1,25 +1,34 @@
 """The one read a cached feed page needs, awaited on the event loop through asyncpg.
 
 Everything else goes through SQLAlchemy in the threadpool. A page served from a worker's memory
-asks PostgreSQL only which posts the user has seen; through a worker thread, psycopg2 and
-SQLAlchemy that cost more than the rest of the page (see the README's serving benchmark).
+asks PostgreSQL only which posts the user has seen and when the user's stored list was generated;
+through a worker thread, psycopg2 and SQLAlchemy cost more than the rest of the page (see the
+README's serving benchmark).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from app.application.ports import KeptListState
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.repositories import SEEN_HEX_SQL, seen_in_hex
 from app.shared.exceptions import StorageUnavailable
 
-# The same query as the repository's seen check, with asyncpg's placeholder.
-_SEEN_HEX = SEEN_HEX_SQL.format("$1")
+# The repository's seen check and its `generated_at` read (any row of a list carries the list's
+# time), in one round trip: $1 the user, $2 the model version, $3 now.
+# Built from constants only, once: the values travel as parameters.
+_KEPT_LIST_STATE = (
+    f"SELECT ({SEEN_HEX_SQL.format('$1')}),"  # noqa: S608
+    " (SELECT generated_at FROM user_recommendation"
+    " WHERE user_id = $1 AND model_version = $2 AND expires_at > $3 LIMIT 1)"
+)
 
 # A pooled connection the server closed (a restart, an idle timeout, a cut network) fails its
 # first statement with one of these; the pool drops it, and one retry gets a new connection.
@@ -41,8 +50,8 @@ def asyncpg_dsn(database_url: str) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class AsyncpgSeenPosts:
-    """`SeenPosts` over a small asyncpg pool, one per worker process, opened in its event loop.
+class AsyncpgKeptListReads:
+    """`KeptListReads` over a small asyncpg pool, one per worker process, opened in its event loop.
 
     Connections are made on first use, so the service starts while the database is down; each
     wait (a connection, a statement) is bounded by the same timeouts as the SQLAlchemy engine.
@@ -79,24 +88,24 @@ class AsyncpgSeenPosts:
         if pool is not None:
             await pool.close()
 
-    async def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
-        if not post_ids:
-            return set()
-        return seen_in_hex(await self._seen_hex(user_id), post_ids)
-
-    async def _seen_hex(self, user_id: UUID) -> str | None:
+    async def state(
+        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
+    ) -> KeptListState:
+        args = (user_id, model_version, now)
         try:
-            return await self._fetch_seen_hex(user_id)
+            row = await self._fetch(args)
         except _CONNECTION_LOST:
-            pass  # that connection is gone and dropped from the pool: once more, on a new one
+            # That connection is gone and dropped from the pool: once more, on a new one.
+            try:
+                row = await self._fetch(args)
+            except (*_CONNECTION_LOST, *_UNAVAILABLE) as error:
+                raise _unavailable(error) from error
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
-        try:
-            return await self._fetch_seen_hex(user_id)
-        except (*_CONNECTION_LOST, *_UNAVAILABLE) as error:
-            raise _unavailable(error) from error
+        seen_hex, generated_at = row
+        return KeptListState(seen_in_hex(seen_hex, post_ids), generated_at)
 
-    async def _fetch_seen_hex(self, user_id: UUID) -> str | None:
+    async def _fetch(self, args: tuple[UUID, str, datetime]) -> asyncpg.Record:
         if self._pool is None or self._turns is None:
             raise StorageUnavailable("database unavailable: the event loop's pool is not open")
         async with asyncio.timeout(self._connect_timeout):  # the turn and the connection
@@ -107,15 +116,14 @@ class AsyncpgSeenPosts:
                 self._turns.release()
                 raise
         try:
-            joined: str | None = await conn.fetchval(
-                _SEEN_HEX, user_id, timeout=self._statement_timeout_ms / 1000 + 1
-            )
+            row = await conn.fetchrow(_KEPT_LIST_STATE, *args, timeout=self._statement_timeout_ms / 1000 + 1)
         finally:
             try:
                 await self._pool.release(conn)
             finally:
                 self._turns.release()
-        return joined
+        assert row is not None  # a SELECT without FROM returns one row
+        return row
 
 
 def _unavailable(error: BaseException) -> StorageUnavailable:

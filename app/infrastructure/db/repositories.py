@@ -307,6 +307,16 @@ _FRESH_LIST = (
     )
     .order_by(RECOMMENDATIONS.c.rank)
 )
+# Every row of a list is written with the list's generated_at, so any one row tells.
+_LIST_GENERATED_AT = (
+    select(RECOMMENDATIONS.c.generated_at)
+    .where(
+        RECOMMENDATIONS.c.user_id == bindparam("user_id"),
+        RECOMMENDATIONS.c.model_version == bindparam("model_version"),
+        RECOMMENDATIONS.c.expires_at > bindparam("now"),
+    )
+    .limit(1)
+)
 _RECOMMENDATION_COLUMNS = ("score", "reason", "model_version", "rank", "generated_at", "expires_at")
 
 
@@ -376,6 +386,11 @@ class SqlAlchemyRecommendationRepository:
             expires_at=mappers.aware(min(r[4] for r in rows)),
             items=tuple(mappers.recommendation_from_values(p, s, r) for p, s, r, _, _ in rows),
         )
+
+    def generated_at(self, user_id: UUID, model_version: str, now: datetime) -> datetime | None:
+        params = {"user_id": user_id, "model_version": model_version, "now": now}
+        value = self._conn.execute(_LIST_GENERATED_AT, params).scalar()
+        return None if value is None else mappers.aware(value)
 
     def replace_for_user(
         self,
