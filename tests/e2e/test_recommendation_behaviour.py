@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app.domain.entities import Reason, Recommendation
+from app.infrastructure.db.engine import build_engine
+from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 from tests.e2e.conftest import Deployment, Population
 from tests.e2e.server import poll_until
 
@@ -41,6 +45,40 @@ def test_a_post_viewed_just_now_is_gone_from_the_next_feed(
     assert viewed not in post_ids(again)
     # Served from the stored list (one post fewer) or computed afresh (a full list without it).
     assert again["metadata"]["total"] in (first["metadata"]["total"] - 1, first["metadata"]["total"])
+
+
+def store_list(deployment: Deployment, user: uuid.UUID, posts: list[uuid.UUID], model_version: str) -> None:
+    """What the precompute job or another worker does: a newer list replaces the user's rows."""
+    engine = build_engine(deployment.database_url)
+    now = datetime.now(UTC)
+    listed = [Recommendation(p, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)]
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            uow.recommendations.replace_for_user(
+                user,
+                listed,
+                model_version=model_version,
+                generated_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+            uow.commit()
+    finally:
+        engine.dispose()
+
+
+def test_a_list_stored_anew_while_the_service_runs_is_served_on_the_next_request(
+    client: httpx.Client, deployment: Deployment
+) -> None:
+    user = deployment.population.take(precomputed=True)
+    first = generate(client, user, limit=5)  # the stored list, now also kept in the worker's memory
+    newer = [uuid.UUID(p) for p in reversed(post_ids(first))]
+    store_list(deployment, user, newer, first["metadata"]["model_version"])
+
+    again = generate(client, user, limit=5)
+
+    assert first["metadata"]["source"] == again["metadata"]["source"] == "precomputed"
+    assert post_ids(again) == [str(p) for p in newer]
+    assert again["metadata"]["total"] == len(newer)
 
 
 def test_a_precomputed_user_also_loses_a_post_viewed_just_now(
