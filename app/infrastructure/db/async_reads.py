@@ -18,17 +18,8 @@ from sqlalchemy.engine import make_url
 
 from app.application.ports import KeptListState
 from app.infrastructure.db.engine import normalise_url
-from app.infrastructure.db.repositories import SEEN_HEX_SQL, seen_in_hex
+from app.infrastructure.db.repositories import KEPT_LIST_STATE_SQL, seen_in_hex
 from app.shared.exceptions import StorageUnavailable
-
-# The repository's seen check and its `generated_at` read (any row of a list carries the list's
-# time), in one round trip: $1 the user, $2 the model version, $3 now.
-# Built from constants only, once: the values travel as parameters.
-_KEPT_LIST_STATE = (
-    f"SELECT ({SEEN_HEX_SQL.format('$1')}),"  # noqa: S608
-    " (SELECT generated_at FROM user_recommendation"
-    " WHERE user_id = $1 AND model_version = $2 AND expires_at > $3 LIMIT 1)"
-)
 
 # A pooled connection the server closed (a restart, an idle timeout, a cut network) fails its
 # first statement with one of these; the pool drops it, and one retry gets a new connection.
@@ -116,7 +107,9 @@ class AsyncpgKeptListReads:
                 self._turns.release()
                 raise
         try:
-            row = await conn.fetchrow(_KEPT_LIST_STATE, *args, timeout=self._statement_timeout_ms / 1000 + 1)
+            row = await conn.fetchrow(
+                KEPT_LIST_STATE_SQL, *args, timeout=self._statement_timeout_ms / 1000 + 1
+            )
         finally:
             try:
                 await self._pool.release(conn)

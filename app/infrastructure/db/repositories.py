@@ -156,15 +156,15 @@ _SEEN_AMONG = _SEEN.where(INTERACTIONS.c.post_id.in_(bindparam("post_ids", expan
 # PostgreSQL: every seen post in one string of hex ids, read from the index alone. Asking about
 # the candidates instead (`post_id = ANY(array)`) cost PostgreSQL 0.8 ms a request, planning the
 # array; this costs 0.1 ms, and Python compares numbers without a row or a UUID per seen post.
-# The placeholder is the driver's: `:user_id` here, `$1` for asyncpg (async_reads.py).
-SEEN_HEX_SQL = (
+# The placeholder is the driver's: `:user_id` here, `$1` for asyncpg (KEPT_LIST_STATE_SQL).
+_SEEN_HEX_SQL = (
     "SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM user_interaction WHERE user_id = {}"
 )
-_SEEN_HEX = text(SEEN_HEX_SQL.format(":user_id"))
+_SEEN_HEX = text(_SEEN_HEX_SQL.format(":user_id"))
 
 
 def seen_in_hex(joined: str | None, post_ids: Sequence[UUID]) -> set[UUID]:
-    """The posts among `post_ids` whose ids are in `joined`, the string SEEN_HEX_SQL returns."""
+    """The posts among `post_ids` whose ids are in `joined`, the string the seen-hex query returns."""
     if not joined:
         return set()
     seen = {int(h, 16) for h in joined.split(",")}
@@ -292,6 +292,12 @@ def _first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction
     return kept
 
 
+# The rows of a user's list for a model version that has not expired.
+_FRESH_ROWS = (
+    RECOMMENDATIONS.c.user_id == bindparam("user_id"),
+    RECOMMENDATIONS.c.model_version == bindparam("model_version"),
+    RECOMMENDATIONS.c.expires_at > bindparam("now"),
+)
 _FRESH_LIST = (
     select(
         RECOMMENDATIONS.c.post_id,
@@ -300,22 +306,17 @@ _FRESH_LIST = (
         RECOMMENDATIONS.c.generated_at,
         RECOMMENDATIONS.c.expires_at,
     )
-    .where(
-        RECOMMENDATIONS.c.user_id == bindparam("user_id"),
-        RECOMMENDATIONS.c.model_version == bindparam("model_version"),
-        RECOMMENDATIONS.c.expires_at > bindparam("now"),
-    )
+    .where(*_FRESH_ROWS)
     .order_by(RECOMMENDATIONS.c.rank)
 )
 # Every row of a list is written with the list's generated_at, so any one row tells.
-_LIST_GENERATED_AT = (
-    select(RECOMMENDATIONS.c.generated_at)
-    .where(
-        RECOMMENDATIONS.c.user_id == bindparam("user_id"),
-        RECOMMENDATIONS.c.model_version == bindparam("model_version"),
-        RECOMMENDATIONS.c.expires_at > bindparam("now"),
-    )
-    .limit(1)
+_LIST_GENERATED_AT = select(RECOMMENDATIONS.c.generated_at).where(*_FRESH_ROWS).limit(1)
+# For asyncpg (async_reads.py): the seen-hex query and _LIST_GENERATED_AT in one round trip, for a
+# page of a list kept in memory; $1 the user, $2 the model version, $3 now. Constants only.
+KEPT_LIST_STATE_SQL = (
+    f"SELECT ({_SEEN_HEX_SQL.format('$1')}),"  # noqa: S608
+    " (SELECT generated_at FROM user_recommendation"
+    " WHERE user_id = $1 AND model_version = $2 AND expires_at > $3 LIMIT 1)"
 )
 _RECOMMENDATION_COLUMNS = ("score", "reason", "model_version", "rank", "generated_at", "expires_at")
 
