@@ -20,8 +20,13 @@ from app.application.use_cases.trending import TrendingPosts
 from app.domain.ports import Clock
 from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
-from app.infrastructure.db.async_reads import AsyncpgKeptListReads, asyncpg_dsn
 from app.infrastructure.db.engine import build_engine, normalise_url
+from app.infrastructure.db.event_loop import (
+    AsyncpgInteractionWrites,
+    AsyncpgKeptListReads,
+    AsyncpgPool,
+    asyncpg_dsn,
+)
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
@@ -43,7 +48,7 @@ class Container:
     track: TrackInteractions
     health: CheckHealth
     cleanup: DeleteExpiredRecommendations
-    kept_reads: AsyncpgKeptListReads | None = None
+    event_loop_pool: AsyncpgPool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -53,14 +58,14 @@ class Container:
         self._every(self.settings.model.reload_interval_seconds, self._refresh_model, "model-watch")
         self._every(self.settings.cleanup_interval_seconds, self._cleanup, "ttl-cleanup")
 
-    async def open_async_reads(self) -> None:
+    async def open_event_loop_pool(self) -> None:
         """Opens the event loop's pool (in the loop that will use it, so not in `start`)."""
-        if self.kept_reads is not None:
-            await self.kept_reads.open()
+        if self.event_loop_pool is not None:
+            await self.event_loop_pool.open()
 
-    async def close_async_reads(self) -> None:
-        if self.kept_reads is not None:
-            await self.kept_reads.close()
+    async def close_event_loop_pool(self) -> None:
+        if self.event_loop_pool is not None:
+            await self.event_loop_pool.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -162,8 +167,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     recent = RecentLists(settings.list_memory_users)
     dsn = asyncpg_dsn(settings.database_url)
-    kept_reads = (
-        AsyncpgKeptListReads(
+    pool = (
+        AsyncpgPool(
             dsn,
             pool_size=settings.db_async_pool_size,
             connect_timeout_seconds=settings.db_connect_timeout_seconds,
@@ -172,6 +177,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         if dsn
         else None
     )
+    kept_reads = AsyncpgKeptListReads(pool) if pool else None
     return Container(
         settings=settings,
         engines=(engine, read_engine),
@@ -180,8 +186,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         generate=GenerateRecommendations(
             read_uow_factory, models, trending, writer, recent, clock, policy, kept_reads=kept_reads
         ),
-        track=TrackInteractions(uow_factory, clock),
+        track=TrackInteractions(uow_factory, clock, AsyncpgInteractionWrites(pool) if pool else None),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),
-        kept_reads=kept_reads,
+        event_loop_pool=pool,
     )

@@ -233,6 +233,24 @@ class InMemoryKeptListReads:
         )
 
 
+class InMemoryInteractionWrites:
+    """`InteractionWrites` over the fake database; `calls` counts the statements sent."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.calls = 0
+
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        self.calls += 1
+        return self.store.interactions.add_many(interactions)
+
+    async def existing(
+        self, user_ids: Iterable[UUID], post_ids: Iterable[UUID]
+    ) -> tuple[set[UUID], set[UUID]]:
+        self.calls += 1
+        return self.store.users.existing_ids(user_ids), self.store.posts.existing_ids(post_ids)
+
+
 class InMemoryUnitOfWork:
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store

@@ -1,15 +1,15 @@
 """What the use cases need from the serving runtime (the hot-reload slot, a database probe, the
-lists a worker keeps in memory)."""
+lists a worker keeps in memory, the database work awaited on the event loop)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.domain.entities import StoredList
+from app.domain.entities import Interaction, StoredList
 from app.domain.ports import Recommender
 
 
@@ -63,4 +63,23 @@ class KeptListReads(Protocol):
         self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
     ) -> KeptListState:
         """Raises StorageUnavailable when the database does not answer in bounded time."""
+        ...
+
+
+class InteractionWrites(Protocol):
+    """Tracking's database work, awaited on the event loop: a batch then needs no worker thread.
+
+    Each call stands alone; a batch is stored by one call, so it is stored whole or not at all."""
+
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        """Stores those whose user and post exist, each event id once (a retried delivery, or a
+        repeat within the batch, is not stored again); returns the ids of those stored.
+
+        Raises StorageUnavailable when the database does not answer in bounded time."""
+        ...
+
+    async def existing(
+        self, user_ids: Iterable[UUID], post_ids: Iterable[UUID]
+    ) -> tuple[set[UUID], set[UUID]]:
+        """The users and the posts among these that exist."""
         ...

@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(5000, gt=0)
     db_pool_size: int = Field(10, ge=3)
     db_async_pool_size: int = Field(
-        4, ge=1, description="PostgreSQL connections per worker for the one read of a cached page"
+        4,
+        ge=1,
+        description="PostgreSQL connections per worker for the work awaited on the event loop:"
+        " the read of a cached page and the writes of a tracked batch",
     )
     request_threads: int = Field(
         1,

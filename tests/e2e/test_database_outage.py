@@ -58,14 +58,12 @@ def test_an_outage_is_a_quick_503_and_the_service_recovers_by_itself(
         generate, generate_seconds = timed(http, "POST", "/recommendations/generate", json=feed)
         health, health_seconds = timed(http, "GET", "/health")
         ready = http.get("/health/ready")
-        track = http.post(
-            "/interactions/track",
-            json={
-                "user_id": str(user),
-                "post_id": str(postgres_deployment.population.post_ids[0]),
-                "interaction_type": "view",
-            },
-        )
+        view = {
+            "user_id": str(user),
+            "post_id": str(postgres_deployment.population.post_ids[0]),
+            "interaction_type": "view",
+        }
+        track, track_seconds = timed(http, "POST", "/interactions/track", json=view)
         live = http.get("/health/live")
 
         assert generate.status_code == 503, generate.text
@@ -79,6 +77,7 @@ def test_an_outage_is_a_quick_503_and_the_service_recovers_by_itself(
         assert health.json()["database"]["error"]
         assert ready.status_code == 503
         assert track.status_code == 503
+        assert track_seconds < OUTAGE_ANSWER_SECONDS
         assert track.json()["error"] == "storage_unavailable"
         assert live.status_code == 200
 
@@ -92,6 +91,9 @@ def test_an_outage_is_a_quick_503_and_the_service_recovers_by_itself(
         )
         assert http.get("/health").json()["status"] == "healthy"
         assert http.get("/health/ready").status_code == 200
+        recovered = http.post("/interactions/track", json=view)
+        assert recovered.status_code == 202, recovered.text
+        assert recovered.json()["accepted"] == 1
 
 
 def test_a_page_of_a_list_kept_in_memory_is_also_a_quick_503_then_served_again(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from app.application.dto import (
     InteractionInput,
@@ -10,6 +12,7 @@ from app.application.dto import (
     TrackingResult,
     TrackInteractionsCommand,
 )
+from app.application.ports import InteractionWrites
 from app.domain.entities import Interaction
 from app.domain.ports import Clock, UnitOfWorkFactory
 from app.shared.ids import uuid7
@@ -19,39 +22,85 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class TrackInteractions:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+    """Stores valid items in one statement; unknown users or posts are rejected per item.
+
+    The store skips items whose user or post does not exist, so a batch of good items costs one
+    statement; only items that were not stored are looked into, to say why.
+
+    With `writes` (PostgreSQL), `execute_on_loop` awaits the database on the event loop; without
+    it, `execute` runs in a worker thread through a unit of work.
+    """
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, writes: InteractionWrites | None = None
+    ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
+        self._writes = writes
+
+    @property
+    def runs_on_loop(self) -> bool:
+        return self._writes is not None
 
     def execute(self, command: TrackInteractionsCommand) -> TrackingResult:
-        """Stores valid items in one transaction; unknown users or posts are rejected per item.
+        batch = _Batch.of(command, self._clock.now())
+        with self._uow_factory() as uow:
+            stored = uow.interactions.add_many(batch.interactions) if batch.interactions else set()
+            missed = batch.missed(stored)
+            users = uow.users.existing_ids(i.user_id for i in missed) if missed else set()
+            posts = uow.posts.existing_ids(i.post_id for i in missed) if missed else set()
+            uow.commit()
+        return batch.result(stored, missed, users, posts)
 
-        The store skips items whose user or post does not exist, so a batch of good items costs
-        one statement; only items that were not stored are looked into, to say why.
-        """
-        now = self._clock.now()
-        rejected = list(command.already_rejected)
-        candidates: list[tuple[InteractionInput, Interaction]] = []
+    async def execute_on_loop(self, command: TrackInteractionsCommand) -> TrackingResult:
+        if self._writes is None:
+            raise RuntimeError("no event-loop writes configured: call execute in a worker thread")
+        batch = _Batch.of(command, self._clock.now())
+        stored = await self._writes.add_many(batch.interactions) if batch.interactions else set()
+        missed = batch.missed(stored)
+        users: set[UUID] = set()
+        posts: set[UUID] = set()
+        if missed:
+            users, posts = await self._writes.existing(
+                (i.user_id for i in missed), (i.post_id for i in missed)
+            )
+        return batch.result(stored, missed, users, posts)
+
+
+@dataclass
+class _Batch:
+    inputs: list[InteractionInput] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, command: TrackInteractionsCommand, now: datetime) -> _Batch:
+        batch = cls(rejected=list(command.already_rejected))
         for item in command.items:
             if item.created_at is not None and item.created_at > now + MAX_CLOCK_SKEW:
-                rejected.append(RejectedItem(item.index, "created_at is in the future", "created_at"))
+                batch.rejected.append(RejectedItem(item.index, "created_at is in the future", "created_at"))
             else:
-                candidates.append((item, _to_interaction(item, now)))
+                batch.inputs.append(item)
+                batch.interactions.append(_to_interaction(item, now))
+        return batch
+
+    def missed(self, stored: set[UUID]) -> list[InteractionInput]:
+        if len(stored) == len(self.interactions):  # the usual case: every item stored
+            return []
+        return [item for item, i in zip(self.inputs, self.interactions, strict=True) if i.id not in stored]
+
+    def result(
+        self, stored: set[UUID], missed: list[InteractionInput], users: set[UUID], posts: set[UUID]
+    ) -> TrackingResult:
+        rejected = list(self.rejected)
         duplicates = 0
-        with self._uow_factory() as uow:
-            stored = uow.interactions.add_many([c for _, c in candidates]) if candidates else set()
-            missed = [item for item, interaction in candidates if interaction.id not in stored]
-            if missed:
-                users = uow.users.existing_ids(i.user_id for i in missed)
-                posts = uow.posts.existing_ids(i.post_id for i in missed)
-                for item in missed:
-                    if item.user_id not in users:
-                        rejected.append(RejectedItem(item.index, f"unknown user {item.user_id}", "user_id"))
-                    elif item.post_id not in posts:
-                        rejected.append(RejectedItem(item.index, f"unknown post {item.post_id}", "post_id"))
-                    else:
-                        duplicates += 1  # its event id was stored before, or earlier in this batch
-            uow.commit()
+        for item in missed:
+            if item.user_id not in users:
+                rejected.append(RejectedItem(item.index, f"unknown user {item.user_id}", "user_id"))
+            elif item.post_id not in posts:
+                rejected.append(RejectedItem(item.index, f"unknown post {item.post_id}", "post_id"))
+            else:
+                duplicates += 1  # its event id was stored before, or earlier in this batch
         return TrackingResult(len(stored), duplicates, sorted(rejected, key=lambda r: r.index))
 
 

@@ -89,6 +89,11 @@ def _existing(conn: Connection, table: Table, ids: Iterable[UUID]) -> set[UUID]:
 
 
 _USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("id"))
+# For asyncpg (event_loop.py): which of $1 (user ids) and $2 (post ids) exist, in one round trip.
+EXISTING_IDS_SQL = (
+    "SELECT 'user', id FROM users WHERE id = ANY($1::uuid[])"
+    " UNION ALL SELECT 'post', id FROM posts WHERE id = ANY($2::uuid[])"
+)
 
 
 class SqlAlchemyUserRepository:
@@ -176,7 +181,7 @@ class SqlAlchemyInteractionRepository:
         self._conn = conn
 
     def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
-        kept = _first_per_event_id(interactions)
+        kept = first_per_event_id(interactions)
         if not kept:
             return set()
         if self._conn.dialect.name == "postgresql":
@@ -229,19 +234,30 @@ class SqlAlchemyInteractionRepository:
 
 
 # PostgreSQL: a batch is seven array parameters, not a VALUES list of seven per row that
-# SQLAlchemy and the driver would each render in Python (a third of a batch's time in the API),
-# and rows whose user or post does not exist are left out by the same statement. Ids travel as
-# array literals of hex, which skips the driver's per-UUID adapter, and come back as text.
-_INSERT_KNOWN_INTERACTIONS_FROM_ARRAYS = text(
+# SQLAlchemy and the driver would each render in Python (a third of a batch's time in the API).
+# The placeholders are the driver's: `:ids` here, `$1` for asyncpg (event_loop.py), which sends the
+# arrays in binary and returns the ids as UUIDs; psycopg2 sends array literals of hex, skipping its
+# per-UUID adapter, and gets the ids back as text.
+_INSERT_INTERACTIONS_SQL = (
     "INSERT INTO user_interaction (id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
-    " SELECT v.* FROM unnest(CAST(:ids AS uuid[]), CAST(:user_ids AS uuid[]), CAST(:post_ids AS uuid[]),"
-    " CAST(:kinds AS varchar[]), CAST(:metadata AS jsonb[]), CAST(:event_ids AS varchar[]),"
-    " CAST(:created_at AS timestamptz[]))"
-    " AS v(id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
+    " SELECT v.* FROM unnest(CAST({} AS uuid[]), CAST({} AS uuid[]), CAST({} AS uuid[]),"
+    " CAST({} AS varchar[]), CAST({} AS jsonb[]), CAST({} AS varchar[]), CAST({} AS timestamptz[]))"
+    " AS v(id, user_id, post_id, interaction_type, metadata, event_id, created_at){}"
+    " ON CONFLICT DO NOTHING RETURNING {}"
+)
+# Rows whose user or post does not exist are left out, instead of failing the statement.
+_ONLY_KNOWN = (
     " WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = v.user_id)"
     " AND EXISTS (SELECT 1 FROM posts p WHERE p.id = v.post_id)"
-    " ON CONFLICT DO NOTHING RETURNING replace(id::text, '-', '')"
 )
+_ARRAY_NAMES = (":ids", ":user_ids", ":post_ids", ":kinds", ":metadata", ":event_ids", ":created_at")
+_INSERT_KNOWN_INTERACTIONS_FROM_ARRAYS = text(
+    _INSERT_INTERACTIONS_SQL.format(*_ARRAY_NAMES, _ONLY_KNOWN, "replace(id::text, '-', '')")
+)
+# For asyncpg: $1..$7 the columns as arrays, in the order of `interaction_columns`.
+_POSITIONS = tuple(f"${n}" for n in range(1, 8))
+INSERT_INTERACTIONS_SQL = _INSERT_INTERACTIONS_SQL.format(*_POSITIONS, "", "id")
+INSERT_KNOWN_INTERACTIONS_SQL = _INSERT_INTERACTIONS_SQL.format(*_POSITIONS, _ONLY_KNOWN, "id")
 
 
 def _insert_known_from_arrays(conn: Connection, interactions: Sequence[Interaction]) -> set[UUID]:
@@ -279,7 +295,20 @@ def _as_arrays(interactions: Sequence[Interaction]) -> dict[str, str]:
     }
 
 
-def _first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction]:
+def interaction_columns(interactions: Sequence[Interaction]) -> tuple[list[Any], ...]:
+    """The seven columns of `INSERT_INTERACTIONS_SQL`, as lists asyncpg sends as arrays."""
+    return (
+        [i.id for i in interactions],
+        [i.user_id for i in interactions],
+        [i.post_id for i in interactions],
+        [i.kind.value for i in interactions],
+        [json.dumps(dict(i.metadata)) if i.metadata else None for i in interactions],
+        [i.event_id for i in interactions],
+        [i.created_at for i in interactions],
+    )
+
+
+def first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction]:
     """Drops repeats of an event id inside one batch; repeats across batches hit the unique index."""
     seen: set[str] = set()
     kept: list[Interaction] = []
@@ -311,7 +340,7 @@ _FRESH_LIST = (
 )
 # Every row of a list is written with the list's generated_at, so any one row tells.
 _LIST_GENERATED_AT = select(RECOMMENDATIONS.c.generated_at).where(*_FRESH_ROWS).limit(1)
-# For asyncpg (async_reads.py): the seen-hex query and _LIST_GENERATED_AT in one round trip, for a
+# For asyncpg (event_loop.py): the seen-hex query and _LIST_GENERATED_AT in one round trip, for a
 # page of a list kept in memory; $1 the user, $2 the model version, $3 now. Constants only.
 KEPT_LIST_STATE_SQL = (
     f"SELECT ({_SEEN_HEX_SQL.format('$1')}),"  # noqa: S608

@@ -1,4 +1,5 @@
-"""The read of a kept list's state awaited on the event loop (asyncpg) against a real PostgreSQL."""
+"""The database work awaited on the event loop (asyncpg) against a real PostgreSQL: the read of a
+kept list's state and the writes of a tracked batch."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.application.ports import KeptListState
-from app.domain.entities import Reason, Recommendation
-from app.infrastructure.db.async_reads import AsyncpgKeptListReads, asyncpg_dsn
+from app.domain.entities import Interaction, InteractionType, Reason, Recommendation
 from app.infrastructure.db.engine import build_engine, normalise_url
+from app.infrastructure.db.event_loop import (
+    AsyncpgInteractionWrites,
+    AsyncpgKeptListReads,
+    AsyncpgPool,
+    asyncpg_dsn,
+)
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 from app.shared.exceptions import StorageUnavailable
@@ -32,18 +38,16 @@ GENERATED = NOW - timedelta(minutes=1)
 EXPIRES = NOW + timedelta(hours=1)
 
 
-def run_with(dsn: str, use: Callable[[AsyncpgKeptListReads], Awaitable[T]], timeout: float = 3.0) -> T:
+def run_with(dsn: str, use: Callable[[AsyncpgPool], Awaitable[T]], timeout: float = 3.0) -> T:
     """Opens a pool in a fresh event loop, runs `use` with it and closes it."""
 
     async def main() -> T:
-        seen = AsyncpgKeptListReads(
-            dsn, pool_size=2, connect_timeout_seconds=timeout, statement_timeout_ms=2000
-        )
-        await seen.open()
+        pool = AsyncpgPool(dsn, pool_size=2, connect_timeout_seconds=timeout, statement_timeout_ms=2000)
+        await pool.open()
         try:
-            return await use(seen)
+            return await use(pool)
         finally:
-            await seen.close()
+            await pool.close()
 
     return asyncio.run(main())
 
@@ -86,8 +90,8 @@ def history(database_url: str) -> dict[str, list[uuid.UUID]]:
     return {"reader": [reader.id], "author": [author.id], "posts": [p.id for p in posts]}
 
 
-async def seen_among(reads: AsyncpgKeptListReads, user: uuid.UUID, posts: list[uuid.UUID]) -> set[uuid.UUID]:
-    return (await reads.state(user, "v1", NOW, posts)).seen
+async def seen_among(pool: AsyncpgPool, user: uuid.UUID, posts: list[uuid.UUID]) -> set[uuid.UUID]:
+    return (await AsyncpgKeptListReads(pool).state(user, "v1", NOW, posts)).seen
 
 
 def test_the_state_is_the_seen_candidates_and_when_the_fresh_stored_list_was_made(
@@ -95,7 +99,8 @@ def test_the_state_is_the_seen_candidates_and_when_the_fresh_stored_list_was_mad
 ) -> None:
     reader, author, posts = history["reader"][0], history["author"][0], history["posts"]
 
-    async def ask(reads: AsyncpgKeptListReads) -> list[KeptListState]:
+    async def ask(pool: AsyncpgPool) -> list[KeptListState]:
+        reads = AsyncpgKeptListReads(pool)
         return [
             await reads.state(reader, "v1", NOW, posts),
             await reads.state(reader, "v1", NOW, posts[1:2]),
@@ -129,7 +134,7 @@ def test_a_connection_the_server_closed_is_replaced_without_an_error(
             while conn.scalars(others).all():
                 time.sleep(0.01)
 
-    async def ask_across_a_termination(seen: AsyncpgKeptListReads) -> list[set[uuid.UUID]]:
+    async def ask_across_a_termination(seen: AsyncpgPool) -> list[set[uuid.UUID]]:
         first = await seen_among(seen, reader, posts)
         # Called without yielding to the event loop, so the pool cannot notice the closed
         # connection before the next statement is sent on it.
@@ -143,7 +148,18 @@ def test_a_connection_the_server_closed_is_replaced_without_an_error(
     assert first == after == {posts[0], posts[2]}
 
 
-def test_a_database_that_is_not_there_is_storage_unavailable_within_the_timeout() -> None:
+async def _track_one(pool: AsyncpgPool) -> object:
+    return await AsyncpgInteractionWrites(pool).add_many([make_interaction()])
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [lambda pool: seen_among(pool, uuid.uuid4(), [uuid.uuid4()]), _track_one],
+    ids=["kept-list read", "tracking write"],
+)
+def test_a_database_that_is_not_there_is_storage_unavailable_within_the_timeout(
+    ask: Callable[[AsyncpgPool], Awaitable[object]],
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed
@@ -152,7 +168,7 @@ def test_a_database_that_is_not_there_is_storage_unavailable_within_the_timeout(
     with pytest.raises(StorageUnavailable, match="database unavailable"):
         run_with(
             f"postgresql://postgres@127.0.0.1:{port}/nowhere",
-            lambda reads: seen_among(reads, uuid.uuid4(), [uuid.uuid4()]),
+            ask,
             timeout=1.0,
         )
     assert time.monotonic() - started < 5
@@ -177,7 +193,7 @@ def test_requests_take_turns_for_connections_in_arrival_order(
     reader, posts = history["reader"][0], history["posts"]
     callers, questions = 32, 20
 
-    async def race(seen: AsyncpgKeptListReads) -> int:
+    async def race(seen: AsyncpgPool) -> int:
         done = [0] * callers
 
         async def caller(index: int) -> None:
@@ -191,9 +207,105 @@ def test_requests_take_turns_for_connections_in_arrival_order(
         await asyncio.gather(*tasks)
         return lag
 
-    async def races(seen: AsyncpgKeptListReads) -> list[int]:
+    async def races(seen: AsyncpgPool) -> list[int]:
         return [await race(seen) for _ in range(5)]
 
     lags = run_with(dsn, races)
 
     assert statistics.median(lags) <= 2, lags
+
+
+@pytest.fixture
+def people(database_url: str) -> dict[str, list[uuid.UUID]]:
+    """Two users and two posts, committed."""
+    users, author = [make_user(), make_user()], make_user()
+    posts = [make_post(author_id=author.id) for _ in range(2)]
+    engine = build_engine(database_url)
+    with SqlAlchemyUnitOfWork(engine) as uow:
+        uow.users.add_many([*users, author])
+        uow.posts.add_many(posts)
+        uow.commit()
+    engine.dispose()
+    return {"users": [u.id for u in users], "posts": [p.id for p in posts]}
+
+
+def stored_for(database_url: str, user_id: uuid.UUID) -> list[Interaction]:
+    engine = build_engine(database_url)
+    try:
+        with SqlAlchemyUnitOfWork(engine) as uow:
+            return uow.interactions.for_user(user_id)
+    finally:
+        engine.dispose()
+
+
+def write(dsn: str, *batches: list[Interaction]) -> list[set[uuid.UUID]]:
+    async def add(pool: AsyncpgPool) -> list[set[uuid.UUID]]:
+        writes = AsyncpgInteractionWrites(pool)
+        return [await writes.add_many(batch) for batch in batches]
+
+    return run_with(dsn, add)
+
+
+def test_a_batch_is_stored_with_every_column(
+    dsn: str, database_url: str, people: dict[str, list[uuid.UUID]]
+) -> None:
+    user, (first, second) = people["users"][0], people["posts"]
+    batch = [
+        make_interaction(user_id=user, post_id=first, created_at=GENERATED),
+        make_interaction(
+            user_id=user,
+            post_id=second,
+            kind=InteractionType.LIKE,
+            created_at=NOW,
+            metadata={"dwell_time_ms": 1200, "source": "feed", "nested": {"ok": [1, 2.5, None]}},
+            event_id=f"evt-{uuid.uuid4()}",
+        ),
+    ]
+
+    assert write(dsn, batch) == [{i.id for i in batch}]
+    assert stored_for(database_url, user) == batch
+
+
+def test_unknown_users_and_posts_are_skipped_and_the_rest_of_the_batch_stored(
+    dsn: str, database_url: str, people: dict[str, list[uuid.UUID]]
+) -> None:
+    """The foreign keys refuse the whole statement; the batch is then stored without those."""
+    (user, other), (post, _) = people["users"], people["posts"]
+    known = [make_interaction(user_id=user, post_id=post), make_interaction(user_id=other, post_id=post)]
+    unknown = [make_interaction(user_id=uuid.uuid4(), post_id=post), make_interaction(user_id=user)]
+
+    assert write(dsn, [unknown[0], known[0], unknown[1], known[1]]) == [{i.id for i in known}]
+    assert stored_for(database_url, user) == known[:1]
+    assert stored_for(database_url, other) == known[1:]
+
+
+def test_an_event_id_is_stored_once_within_a_batch_and_across_batches(
+    dsn: str, database_url: str, people: dict[str, list[uuid.UUID]]
+) -> None:
+    user, (post, _) = people["users"][0], people["posts"]
+    event = f"evt-{uuid.uuid4()}"
+    first, repeat, retry = (make_interaction(user_id=user, post_id=post, event_id=event) for _ in range(3))
+
+    assert write(dsn, [first, repeat], [retry]) == [{first.id}, set()]
+    assert stored_for(database_url, user) == [first]
+
+
+def test_a_batch_sent_again_is_not_stored_twice(
+    dsn: str, database_url: str, people: dict[str, list[uuid.UUID]]
+) -> None:
+    """What a retry after a lost connection does: the ids are the caller's, so nothing doubles."""
+    user, posts = people["users"][0], people["posts"]
+    batch = [make_interaction(user_id=user, post_id=p) for p in posts]
+
+    assert write(dsn, batch, batch) == [{i.id for i in batch}, set()]
+    assert len(stored_for(database_url, user)) == 2
+
+
+def test_existing_names_the_users_and_posts_that_exist(dsn: str, people: dict[str, list[uuid.UUID]]) -> None:
+    users, posts = people["users"], people["posts"]
+    stranger, ghost = uuid.uuid4(), uuid.uuid4()
+
+    async def ask(pool: AsyncpgPool) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        return await AsyncpgInteractionWrites(pool).existing([*users, stranger, users[0]], [ghost, *posts])
+
+    assert run_with(dsn, ask) == (set(users), set(posts))
