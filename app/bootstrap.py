@@ -48,7 +48,7 @@ class Container:
     track: TrackInteractions
     health: CheckHealth
     cleanup: DeleteExpiredRecommendations
-    event_loop_pool: AsyncpgPool | None = None
+    event_loop_pools: tuple[AsyncpgPool, ...] = ()
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -58,14 +58,14 @@ class Container:
         self._every(self.settings.model.reload_interval_seconds, self._refresh_model, "model-watch")
         self._every(self.settings.cleanup_interval_seconds, self._cleanup, "ttl-cleanup")
 
-    async def open_event_loop_pool(self) -> None:
-        """Opens the event loop's pool (in the loop that will use it, so not in `start`)."""
-        if self.event_loop_pool is not None:
-            await self.event_loop_pool.open()
+    async def open_event_loop_pools(self) -> None:
+        """Opens the event loop's pools (in the loop that will use them, so not in `start`)."""
+        for pool in self.event_loop_pools:
+            await pool.open()
 
-    async def close_event_loop_pool(self) -> None:
-        if self.event_loop_pool is not None:
-            await self.event_loop_pool.close()
+    async def close_event_loop_pools(self) -> None:
+        for pool in self.event_loop_pools:
+            await pool.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -167,17 +167,21 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     recent = RecentLists(settings.list_memory_users)
     dsn = asyncpg_dsn(settings.database_url)
-    pool = (
-        AsyncpgPool(
+
+    def event_loop_pool() -> AsyncpgPool | None:
+        if dsn is None:  # the embedded database: every request takes the threadpool path
+            return None
+        return AsyncpgPool(
             dsn,
             pool_size=settings.db_async_pool_size,
             connect_timeout_seconds=settings.db_connect_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
         )
-        if dsn
-        else None
-    )
-    kept_reads = AsyncpgKeptListReads(pool) if pool else None
+
+    # Feed reads and tracking writes each have a pool: a burst of batches, each holding a
+    # connection for milliseconds, never makes a feed page wait for one.
+    reads_pool, writes_pool = event_loop_pool(), event_loop_pool()
+    kept_reads = AsyncpgKeptListReads(reads_pool) if reads_pool else None
     return Container(
         settings=settings,
         engines=(engine, read_engine),
@@ -186,8 +190,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         generate=GenerateRecommendations(
             read_uow_factory, models, trending, writer, recent, clock, policy, kept_reads=kept_reads
         ),
-        track=TrackInteractions(uow_factory, clock, AsyncpgInteractionWrites(pool) if pool else None),
+        track=TrackInteractions(
+            uow_factory, clock, AsyncpgInteractionWrites(writes_pool) if writes_pool else None
+        ),
         health=CheckHealth(probe, models, clock),
         cleanup=DeleteExpiredRecommendations(uow_factory, clock),
-        event_loop_pool=pool,
+        event_loop_pools=tuple(p for p in (reads_pool, writes_pool) if p),
     )

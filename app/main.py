@@ -34,10 +34,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         active.start()
         try:
-            await active.open_event_loop_pool()
+            await active.open_event_loop_pools()
             yield {"container": active}
         finally:
-            await active.close_event_loop_pool()
+            await active.close_event_loop_pools()
             active.close()
 
     app = FastAPI(

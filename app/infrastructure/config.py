@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     db_async_pool_size: int = Field(
         4,
         ge=1,
-        description="PostgreSQL connections per worker for the work awaited on the event loop:"
-        " the read of a cached page and the writes of a tracked batch",
+        description="PostgreSQL connections per worker, in each of two pools awaited on the event"
+        " loop: one for the read of a cached page, one for the writes of tracked batches",
     )
     request_threads: int = Field(
         1,

@@ -10,13 +10,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from app.application.ports import KeptListState
+from app.bootstrap import build_container
 from app.domain.entities import Interaction, InteractionType, Reason, Recommendation
+from app.infrastructure.config import ModelSettings, Settings
 from app.infrastructure.db.engine import build_engine, normalise_url
 from app.infrastructure.db.event_loop import (
     AsyncpgInteractionWrites,
@@ -309,3 +312,34 @@ def test_existing_names_the_users_and_posts_that_exist(dsn: str, people: dict[st
         return await AsyncpgInteractionWrites(pool).existing([*users, stranger, users[0]], [ghost, *posts])
 
     assert run_with(dsn, ask) == (set(users), set(posts))
+
+
+def test_tracking_writes_never_take_the_connections_feed_reads_wait_for(
+    database_url: str, history: dict[str, list[uuid.UUID]], tmp_path: Path
+) -> None:
+    """Every tracking connection is busy for a second; a cached page's read still answers at once."""
+    settings = Settings(database_url=database_url, model=ModelSettings(models_dir=tmp_path))
+    container = build_container(settings)
+    reads_pool, writes_pool = container.event_loop_pools
+    reader, posts = history["reader"][0], history["posts"]
+
+    async def read_while_writes_are_busy() -> float:
+        await container.open_event_loop_pools()
+        try:
+            busy = [
+                asyncio.create_task(writes_pool.fetch("SELECT pg_sleep(1)"))
+                for _ in range(settings.db_async_pool_size)
+            ]
+            await asyncio.sleep(0.2)  # every write connection is taken
+            started = time.monotonic()
+            assert await seen_among(reads_pool, reader, posts) == {posts[0], posts[2]}
+            waited = time.monotonic() - started
+            await asyncio.gather(*busy)
+            return waited
+        finally:
+            await container.close_event_loop_pools()
+
+    try:
+        assert asyncio.run(read_while_writes_are_busy()) < 0.5
+    finally:
+        container.close()
