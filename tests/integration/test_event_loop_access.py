@@ -343,3 +343,46 @@ def test_tracking_writes_never_take_the_connections_feed_reads_wait_for(
         assert asyncio.run(read_while_writes_are_busy()) < 0.5
     finally:
         container.close()
+
+
+def test_after_a_caller_gives_up_on_a_statement_the_next_one_is_answered_at_once(dsn: str) -> None:
+    """The given-up statement's connection is not handed to the next caller while the server is
+    still running the statement."""
+
+    async def give_up_then_ask(pool: AsyncpgPool) -> float:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(pool.fetch("SELECT pg_sleep(2)"), timeout=0.2)
+        started = time.monotonic()
+        assert [tuple(row) for row in await pool.fetch("SELECT 1")] == [(1,)]
+        return time.monotonic() - started
+
+    assert run_with(dsn, give_up_then_ask) < 1.0
+
+
+def test_a_closed_pool_answers_nothing_and_keeps_no_connection_open(dsn: str, database_url: str) -> None:
+    admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
+    others = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def backends() -> int:
+        with admin.connect() as conn:
+            return int(conn.scalar(others) or 0)
+
+    async def use_two_connections_then_close(pool: AsyncpgPool) -> int:
+        await asyncio.gather(pool.fetch("SELECT pg_sleep(0.1)"), pool.fetch("SELECT pg_sleep(0.1)"))
+        during = backends()
+        await pool.close()
+        with pytest.raises(StorageUnavailable, match="not open"):
+            await pool.fetch("SELECT 1")
+        return during
+
+    try:
+        before = backends()
+        during = run_with(dsn, use_two_connections_then_close)
+        deadline = time.monotonic() + 5
+        while backends() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (during, backends()) == (before + 2, before)
+    finally:
+        admin.dispose()
