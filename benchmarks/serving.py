@@ -450,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result = load(
                             base_url, scenario, n, args.duration, work / "payloads.json", args.engine
                         )
+                        # Each run, so that the spread behind the medians is on record.
+                        step(
+                            f"  {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms,"
+                            f" p99 {result['p99_ms']:.1f} ms, {result['errors']} errors"
+                        )
                         if result["first_error"]:
                             step(f"  first error: {result['first_error']}")
                         runs.setdefault((scenario, n), []).append(result)
