@@ -31,8 +31,8 @@ from app.infrastructure.db.repositories import (
 )
 from app.shared.exceptions import InvalidInput, StorageUnavailable
 
-# A pooled connection the server closed (a restart, an idle timeout, a cut network) fails its
-# first statement with one of these; the pool drops it, and one retry gets a new connection.
+# A connection the server closed (a restart, an idle timeout, a cut network) fails its next
+# statement with one of these; it is closed, never reused, and one retry gets a new connection.
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
@@ -126,12 +126,12 @@ class AsyncpgPool:
             rows: list[asyncpg.Record] = await conn.fetch(
                 sql, *args, timeout=self._statement_timeout_ms / 1000 + 1
             )
-        except asyncpg.PostgresError:
-            self._give_back(conn, turns)  # the server refused the statement; the connection is fine
-            raise
-        except BaseException:
-            conn.terminate()  # lost, timed out or cancelled mid-statement: never reused
-            turns.release()
+        except BaseException as error:
+            if isinstance(error, asyncpg.PostgresError) and not isinstance(error, _CONNECTION_LOST):
+                self._give_back(conn, turns)  # the server refused the statement; the connection is fine
+            else:
+                conn.terminate()  # lost, timed out or cancelled mid-statement: never reused
+                turns.release()
             raise
         self._give_back(conn, turns)
         return rows
