@@ -166,6 +166,15 @@ class UserKnn:
         best = _top_k(exact, min(self.n_neighbors, len(candidates)))
         return candidates[best].astype(np.int32), exact[best].astype(np.float32)
 
+    def known_user_scores(self, row: int, cols: IntArray, vals: FloatArray) -> FloatArray:
+        """CF scores of a training user from their precomputed neighbours (history unused)."""
+        del cols, vals
+        return self.scores(*self.neighbours_of(row))
+
+    def history_scores(self, cols: IntArray, vals: FloatArray, exclude_row: int = -1) -> FloatArray:
+        """CF scores of a history folded in at request time (post indices, summed weights)."""
+        return self.scores(*self.fold_in(cols, vals, exclude_row))
+
     def scores(self, neighbours: IntArray, similarities: FloatArray) -> FloatArray:
         """CF score per post in [0, 1]: Σ sim^α · log1p(weight) over neighbours, over its max."""
         n_posts = self.evidence_.shape[1]

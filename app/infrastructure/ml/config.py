@@ -7,6 +7,8 @@ from typing import Any
 
 from app.infrastructure.ml.matrix import DEFAULT_WEIGHTS
 
+ENGINES = ("user_knn", "ease")
+
 
 def _default_weights() -> dict[str, float]:
     return dict(DEFAULT_WEIGHTS)
@@ -19,6 +21,8 @@ class KnnConfig:
     interaction_weights: dict[str, float] = field(default_factory=_default_weights)
     # Matrix: None keeps every interaction at full weight whatever its age.
     time_decay_half_life_hours: float | None = None
+    # The collaborative engine behind the CF score: one of ENGINES.
+    engine: str = "user_knn"
     # User-KNN.
     n_neighbors: int = 200
     item_weighting: str = "bm25"
@@ -28,6 +32,10 @@ class KnnConfig:
     similarity_exponent: float = 1.0
     users_per_item_cap: int = 1000
     max_fold_in_candidates: int = 2000
+    # EASE: λ relative to the mean diagonal of the Gram matrix; the densest posts it inverts.
+    ease_l2: float = 50.0
+    ease_max_items: int = 10_000
+    ease_keep_per_item: int = 256
     # Blend: final = (cf·w_cf + content·w_content + recency·w_recency) / Σw.
     blend_cf: float = 0.7
     blend_content: float = 0.2
@@ -41,6 +49,8 @@ class KnnConfig:
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
         if self.n_neighbors < 1:
             raise ValueError("n_neighbors must be at least 1")
         if min(self.blend_cf, self.blend_content, self.blend_recency) < 0:

@@ -14,6 +14,7 @@ from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.collaborative_filter import UserKnn
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.content_scorer import ContentScorer, post_text
+from app.infrastructure.ml.ease import Ease
 from app.infrastructure.ml.features import PostFeatures, author_popularity_lookup
 from app.infrastructure.ml.matrix import (
     FloatArray,
@@ -83,15 +84,7 @@ class KnnRecommender:
         self.features_ = features
         self.author_index_ = features.author_index()
         self.author_popularity_ = author_popularity_lookup(features)
-        self.knn_ = UserKnn(
-            n_neighbors=cfg.n_neighbors,
-            item_weighting=cfg.item_weighting,
-            max_item_user_share=cfg.max_item_user_share,
-            similarity_exponent=cfg.similarity_exponent,
-            users_per_item_cap=cfg.users_per_item_cap,
-            max_fold_in_candidates=cfg.max_fold_in_candidates,
-            n_jobs=cfg.n_jobs,
-        ).fit(data.matrix, progress)
+        self.engine_ = _engine(cfg).fit(data.matrix, progress)
         self.content_: ContentScorer | None = None
         if texts is not None and cfg.blend_content > 0 and any(t.strip() for t in texts):
             self.content_ = ContentScorer(max_features=cfg.tfidf_max_features).fit(texts)
@@ -126,14 +119,13 @@ class KnnRecommender:
         else:
             newer = any(item.created_at > self.trained_at for item in query.history)
             if row >= 0 and not newer:
-                neighbours, sims = self.knn_.neighbours_of(row)
+                cf = self._cf(lambda: self.engine_.known_user_scores(row, cols, vals))
             else:
-                neighbours, sims = self.knn_.fold_in(cols, vals, exclude_row=row)
+                cf = self._cf(lambda: self.engine_.history_scores(cols, vals, exclude_row=row))
             keys, scores, reasons = self.rank(
                 cols,
                 vals,
-                neighbours,
-                sims,
+                cf,
                 query.now,
                 np.asarray(exclude, dtype=np.int32),
                 query.limit,
@@ -151,15 +143,18 @@ class KnnRecommender:
         """Rank the catalogue for a training user (evaluation path): keys are column indices."""
         start, stop = self.matrix_.indptr[row], self.matrix_.indptr[row + 1]
         cols, vals = self.matrix_.indices[start:stop], self.matrix_.data[start:stop]
-        neighbours, sims = self.knn_.neighbours_of(row)
-        return self.rank(cols, vals, neighbours, sims, now or self.trained_at, exclude, n, (), -1)
+        cf = self._cf(lambda: self.engine_.known_user_scores(row, cols, vals))
+        return self.rank(cols, vals, cf, now or self.trained_at, exclude, n, (), -1)
+
+    def _cf(self, compute: Callable[[], FloatArray]) -> FloatArray:
+        """CF scores in [0, 1] per catalogue post; zeros when the blend gives CF no weight."""
+        return compute() if self.config.blend_cf > 0 else np.zeros(self.n_posts, np.float32)
 
     def rank(
         self,
         cols: IntArray,
         vals: FloatArray,
-        neighbours: IntArray,
-        sims: FloatArray,
+        cf: FloatArray,
         now: datetime,
         exclude: IntArray,
         n: int,
@@ -167,7 +162,7 @@ class KnnRecommender:
         own_author: int,
     ) -> Ranked:
         """Top-n (keys, scores, reasons): keys ≥ 0 are columns, key -1-i is fresh post i."""
-        cand = self._candidates(cols, vals, neighbours, sims, now, exclude, fresh, own_author)
+        cand = self._candidates(cols, vals, cf, now, exclude, fresh, own_author)
         if cand is None:
             return self._trending(exclude, own_author, n)
         final, reasons = blend(cand, self.config.blend_weights)
@@ -178,18 +173,12 @@ class KnnRecommender:
         self,
         cols: IntArray,
         vals: FloatArray,
-        neighbours: IntArray,
-        sims: FloatArray,
+        cf: FloatArray,
         now: datetime,
         exclude: IntArray,
         fresh: Sequence[Post],
         own_author: int,
     ) -> Candidates | None:
-        cf = (
-            self.knn_.scores(neighbours, sims)
-            if self.config.blend_cf > 0
-            else np.zeros(self.n_posts, np.float32)
-        )
         mask = cf > 0
         content = np.zeros(self.n_posts, dtype=np.float32)
         fresh_content = np.zeros(len(fresh), dtype=np.float32)
@@ -246,6 +235,21 @@ class KnnRecommender:
         best = top_n(scores, n)
         best = best[scores[best] > 0]  # a post nobody engaged with is not trending
         return best, scores[best], [Reason.TRENDING] * len(best)
+
+
+def _engine(cfg: KnnConfig) -> UserKnn | Ease:
+    """The collaborative engine `cfg.engine` names, with its hyperparameters."""
+    if cfg.engine == "ease":
+        return Ease(l2=cfg.ease_l2, max_items=cfg.ease_max_items, keep_per_item=cfg.ease_keep_per_item)
+    return UserKnn(
+        n_neighbors=cfg.n_neighbors,
+        item_weighting=cfg.item_weighting,
+        max_item_user_share=cfg.max_item_user_share,
+        similarity_exponent=cfg.similarity_exponent,
+        users_per_item_cap=cfg.users_per_item_cap,
+        max_fold_in_candidates=cfg.max_fold_in_candidates,
+        n_jobs=cfg.n_jobs,
+    )
 
 
 def _text_of(post: Post) -> str:
