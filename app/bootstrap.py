@@ -27,11 +27,12 @@ from app.infrastructure.db.event_loop import (
     AsyncpgPool,
     asyncpg_dsn,
 )
+from app.infrastructure.db.identity import describe_database, read_database_id
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.recommendation_writer import BackgroundRecommendationWriter
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, translate
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore
-from app.infrastructure.ml.registry import ModelRegistry
+from app.infrastructure.ml.registry import DataSource, ModelRegistry
 from app.infrastructure.recent_lists import RecentLists
 from app.shared import metrics
 
@@ -153,7 +154,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         except SQLAlchemyError as error:
             raise translate(error) from error
 
-    models = ModelHolder(RegistryModelStore(ModelRegistry(settings.model.models_dir)))
+    def own_database() -> DataSource:
+        return DataSource("database", read_database_id(engine), describe_database(settings.database_url))
+
+    # Only models trained on this database are served; its id is read on the first poll that reaches it.
+    models = ModelHolder(RegistryModelStore(ModelRegistry(settings.model.models_dir), own_database))
     weights = settings.weights.as_dict()
     trending = TrendingPosts(
         read_uow_factory,

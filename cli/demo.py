@@ -12,6 +12,7 @@ from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.orm import InteractionRow, PostRow
 from app.infrastructure.ml.registry import ModelRegistry
+from training.sources import database_source
 
 DEMO_DATA = PROJECT_ROOT / "data" / "demo" / "interactions.json"
 
@@ -46,7 +47,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         if seed(["--input", str(DEMO_DATA), "--database-url", url]) != 0:
             return 1
-    if ModelRegistry(settings.model.models_dir).active_version() is None:
+    if ModelRegistry(settings.model.models_dir).active_for(database_source(url)) is None:
         say("training and promoting a model")
         from training.train import main as train
 

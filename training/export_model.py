@@ -2,7 +2,7 @@
 
     python -m training.export_model --list
     python -m training.export_model --promote 20261122T031500Z
-    python -m training.export_model --rollback
+    python -m training.export_model --rollback [--source DATA_SOURCE]
     python -m training.export_model --verify [VERSION]
 
 Exit codes: 0 success, 1 the operation failed or verification found a problem, 2 bad usage.
@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from app.infrastructure.ml.artifact import ModelArtifact, file_sha256, write_artifact
-from app.infrastructure.ml.registry import ModelRegistry, ModelStatus, RegistryEntry, RegistryError
+from app.infrastructure.ml.registry import (
+    DataSource,
+    ModelRegistry,
+    ModelStatus,
+    RegistryEntry,
+    RegistryError,
+    RegistryState,
+)
 from app.shared.exceptions import ModelUnavailable
 
 VERSION_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -34,15 +41,17 @@ def export_model(
     config: Mapping[str, Any],
     metrics: Mapping[str, float],
     data_stats: Mapping[str, Any],
+    data_source: DataSource | None = None,
     status: ModelStatus | str = ModelStatus.CANDIDATE,
     now: datetime | None = None,
     note: str | None = None,
 ) -> RegistryEntry:
-    """Write `models_dir/model_<UTC timestamp>.pkl` and register it with `status`.
+    """Write `models_dir/model_<UTC timestamp>.pkl` and register it with `status`, recording
+    the data it was trained on (`data_source`; None only for models no service should load).
 
-    status "active" registers the model and promotes it in one go. Raises TypeError when the
-    model has no recommend(query) method or a mapping is not JSON-serialisable, and
-    RegistryError when the registry refuses the entry.
+    status "active" registers the model and promotes it (for its data source) in one go. Raises
+    TypeError when the model has no recommend(query) method or a mapping is not
+    JSON-serialisable, and RegistryError when the registry refuses the entry.
     """
     if not callable(getattr(model, "recommend", None)):
         raise TypeError(f"{type(model).__name__} has no recommend(query) method; it cannot be served")
@@ -71,6 +80,7 @@ def export_model(
                 config=artifact.config,
                 data_stats=artifact.data_stats,
                 note=note,
+                data_source=data_source,
             )
         )
     except BaseException:
@@ -132,11 +142,18 @@ def _parser() -> argparse.ArgumentParser:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--list", action="store_true", help="list registered models")
     action.add_argument("--promote", metavar="VERSION", help="verify VERSION's artifact and make it active")
-    action.add_argument("--rollback", action="store_true", help="re-activate the previously active model")
+    action.add_argument(
+        "--rollback", action="store_true", help="re-activate the previously active model of a data source"
+    )
     action.add_argument(
         "--verify", nargs="?", const="", metavar="VERSION", help="re-hash one artifact, or all of them"
     )
     parser.add_argument("--models-dir", type=Path, help="registry directory (default: from settings)")
+    parser.add_argument(
+        "--source",
+        metavar="DATA_SOURCE",
+        help="with --rollback: the data source (kind:id or id, see --list); needed when several have a model",
+    )
     return parser
 
 
@@ -149,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.promote:
             return _promote(registry, args.promote)
         if args.rollback:
-            return _rollback(registry)
+            return _rollback(registry, args.source)
         return _verify(registry, args.verify or None)
     except (RegistryError, ModelUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -167,15 +184,32 @@ def _list(registry: ModelRegistry) -> int:
     if not entries:
         print(f"no models registered in {registry.path}")
         return 0
-    rows = [("", "VERSION", "STATUS", "CREATED (UTC)", "METRICS")]
+    rows = [("", "VERSION", "STATUS", "CREATED (UTC)", "NDCG@10", "DATA SOURCE", "METRICS")]
     for entry in sorted(entries, key=lambda e: e.created_at, reverse=True):
         marker = "*" if entry.status is ModelStatus.ACTIVE else ""
         created = entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        rows.append((marker, entry.version, entry.status.value, created, _format_metrics(entry.metrics)))
+        ndcg = entry.metrics.get("ndcg@10")
+        rows.append(
+            (
+                marker,
+                entry.version,
+                entry.status.value,
+                created,
+                f"{ndcg:.4f}" if ndcg is not None else "-",
+                _format_source(entry.data_source),
+                _format_metrics(entry.metrics),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _format_source(source: DataSource | None) -> str:
+    if source is None:
+        return "unknown (not recorded)"
+    return f"{source.key[: len(source.kind) + 9]} {source.display}".rstrip()
 
 
 def _format_metrics(metrics: Mapping[str, float], limit: int = 4) -> str:
@@ -191,22 +225,42 @@ def _promote(registry: ModelRegistry, version: str) -> int:
     if problem is not None:
         print(f"error: refusing to promote: {problem}", file=sys.stderr)
         return 1
-    previous = registry.active_version()
+    previous = registry.active_for(entry.data_source)
     registry.promote(version)
-    print(f"promoted {version} (previously active: {previous or 'none'})")
+    source = entry.data_source or "no data source"
+    print(f"promoted {version} for {source} (previously active: {previous.version if previous else 'none'})")
     return 0
 
 
-def _rollback(registry: ModelRegistry) -> int:
+def _rollback(registry: ModelRegistry, source: str | None) -> int:
     state = registry.state()
-    target = state.rollback_target()
+    key = _source_key(state, source)
+    current, target = state.active_for(key), state.rollback_target(key)
     problem = artifact_problem(registry, target) if target is not None else None
     if problem is not None:
         print(f"error: refusing to roll back: {problem}", file=sys.stderr)
         return 1
-    entry = registry.rollback()
-    print(f"rolled back from {state.active} to {entry.version}")
+    entry = registry.rollback(source=key)
+    print(f"rolled back from {current.version if current else None} to {entry.version}")
     return 0
+
+
+def _source_key(state: RegistryState, name: str | None) -> str | None:
+    """The key of the data source `name` (a key, an id or a prefix of one) among those with an
+    active model; with no name, the only one there is."""
+    actives = state.active_entries()
+    if name is None:
+        if len(actives) > 1:
+            listed = "; ".join(_format_source(e.data_source) for e in actives)
+            raise RegistryError(
+                f"several data sources have an active model ({listed}); name one with --source"
+            )
+        return actives[0].source_key if actives else None
+    keys = {e.source_key for e in actives if e.source_key is not None}
+    matches = [k for k in keys if k.startswith(name) or k.split(":", 1)[1].startswith(name)]
+    if len(matches) != 1:
+        raise RegistryError(f"--source {name!r} matches {len(matches)} data sources with an active model")
+    return matches[0]
 
 
 def _verify(registry: ModelRegistry, version: str | None) -> int:

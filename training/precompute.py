@@ -22,16 +22,22 @@ from app.infrastructure.db.orm import InteractionRow
 from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
 from app.infrastructure.ml.model_loader import RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
+from app.shared.exceptions import MlServiceError
+from training.sources import database_source
 
 
 def precompute_active_users(
     database_url: str, registry: ModelRegistry, settings: Settings, *, limit: int
 ) -> int:
-    """Stores top-N for the `limit` most recently active users with the active model; returns users stored."""
-    version = registry.active_version()
+    """Stores top-N for the `limit` most recently active users with the model active for this
+    database; returns users stored. Raises ValueError when there is none or the database cannot
+    say its id, StorageUnavailable when it fails while storing."""
+    source = database_source(database_url)
+    store = RegistryModelStore(registry, lambda: source)
+    version = store.active_version()
     if version is None:
-        raise ValueError("no active model to precompute with: train and promote one first")
-    model = RegistryModelStore(registry).load(version)
+        raise ValueError(f"no model trained on {source} is active: train and promote one first")
+    model = store.load(version)
     engine = build_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -71,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             limit=args.limit,
         )
-    except ValueError as error:
+    except (ValueError, MlServiceError) as error:
         print(f"precompute failed: {error}", file=sys.stderr)
         return 1
     print(f"precomputed recommendations for {stored} users")

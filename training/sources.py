@@ -1,18 +1,26 @@
-"""Where training data comes from: the service database (default) or a generated dataset file."""
+"""Where training data comes from (the service database by default, or a dataset file), what
+identifies it, and the configuration of the model active for it."""
 
 from __future__ import annotations
 
 import io
 import json
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from app.infrastructure.db.engine import normalise_url
+from app.infrastructure.db.identity import describe_database, read_database_id
+from app.infrastructure.ml.artifact import file_sha256
+from app.infrastructure.ml.config import KnnConfig
+from app.infrastructure.ml.registry import DataSource, ModelRegistry
+from app.shared.exceptions import StorageUnavailable
 
 QUERIES = {
     "users": "SELECT id, username, follower_count, created_at FROM users",
@@ -28,6 +36,7 @@ class TrainingData:
     posts: pd.DataFrame
     users: pd.DataFrame
     source: str
+    identity: DataSource
 
     def stats(self) -> dict[str, object]:
         created = self.interactions["created_at"]
@@ -53,15 +62,20 @@ def load_file(path: Path) -> TrainingData:
         )
     from data.io import load_frames
 
+    identity = file_source(path)
     frames = load_frames(path)
-    return TrainingData(frames.interactions, frames.posts, frames.users, source=str(path))
+    return TrainingData(frames.interactions, frames.posts, frames.users, str(path), identity)
 
 
 def load_database(database_url: str) -> TrainingData:
-    """Every user, post and interaction; PostgreSQL streams through COPY, SQLite through pandas."""
-    url = normalise_url(database_url)
-    engine = create_engine(url)
+    """Every user, post and interaction; PostgreSQL streams through COPY, SQLite through pandas.
+
+    Raises ValueError when the database has no interactions or cannot say its id (unreachable,
+    or its schema predates migration 0004).
+    """
+    engine = create_engine(normalise_url(database_url))
     try:
+        identity = _database_source(engine, database_url)
         frames = {name: _read(engine, name, sql) for name, sql in QUERIES.items()}
     finally:
         engine.dispose()
@@ -69,8 +83,48 @@ def load_database(database_url: str) -> TrainingData:
         raise ValueError(
             "the database has no interactions: seed it with `uv run python -m data.seed_database` first"
         )
-    display = url.split("@")[-1] if "@" in url else url
-    return TrainingData(frames["interactions"], frames["posts"], frames["users"], source=display)
+    return TrainingData(frames["interactions"], frames["posts"], frames["users"], identity.display, identity)
+
+
+def file_source(path: Path) -> DataSource:
+    """A data file as a data source: identified by the sha256 of its bytes, shown by its path."""
+    return DataSource("file", file_sha256(path), str(path))
+
+
+def database_source(database_url: str) -> DataSource:
+    """A database as a data source: identified by the id in its service_meta table. Raises
+    ValueError when the database cannot say it."""
+    engine = create_engine(normalise_url(database_url))
+    try:
+        return _database_source(engine, database_url)
+    finally:
+        engine.dispose()
+
+
+def _database_source(engine: Engine, database_url: str) -> DataSource:
+    display = describe_database(database_url)
+    try:
+        database_id = read_database_id(engine)
+    except StorageUnavailable as error:
+        # A ValueError, as for every other problem with the data, so each command reports it.
+        raise ValueError(f"cannot identify the database {display}: {error}") from error
+    return DataSource("database", database_id, display)
+
+
+def active_config_for(models_dir: Path, data_identity: DataSource) -> dict[str, Any] | None:
+    """The config of the model active for `data_identity` in the registry, or None when none is."""
+    entry = ModelRegistry(models_dir).active_for(data_identity)
+    return dict(entry.config) if entry is not None else None
+
+
+def knn_config_from(raw: Mapping[str, Any]) -> KnnConfig:
+    """A registry entry's config as a KnnConfig: keys this code does not know are dropped and
+    missing ones take their defaults. Raises ValueError when a value is not acceptable."""
+    known = {f.name for f in fields(KnnConfig)}
+    try:
+        return KnnConfig(**{key: value for key, value in raw.items() if key in known})
+    except TypeError as error:
+        raise ValueError(f"the config cannot be rebuilt: {error}") from error
 
 
 def _read(engine: object, name: str, sql: str) -> pd.DataFrame:

@@ -13,16 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm import tqdm
 
 from app.infrastructure.config import Settings
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender
 from app.infrastructure.ml.registry import ModelRegistry, ModelStatus, RegistryEntry
+from app.shared.exceptions import MlServiceError
 from training import gate
 from training.evaluate import fit_and_evaluate, format_table, split_interactions
 from training.export_model import export_model
-from training.sources import TrainingData, load_database, load_file
+from training.sources import TrainingData, knn_config_from, load_database, load_file
+
+# (train, test) of one held-out split.
+Split = tuple[pd.DataFrame, pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -73,19 +78,56 @@ def base_config(settings: Settings) -> KnnConfig:
     )
 
 
-def evaluate_candidate(data: TrainingData, config: KnnConfig, args: argparse.Namespace) -> dict[str, Any]:
-    """Held-out temporal evaluation of a model fitted on the train side, with both baselines."""
-    train, test = split_interactions(data.interactions, "temporal", None, args.seed, 5)
+def evaluate_config(
+    data: TrainingData, split: Split, config: KnnConfig, args: argparse.Namespace, *, tune: bool
+) -> dict[str, Any]:
+    """Held-out evaluation of `config` fitted on the split's train side, with both baselines."""
+    train, test = split
     return fit_and_evaluate(
         train,
         test,
         data.posts,
         data.users,
         config,
-        tune=args.tune,
+        tune=tune,
         max_users=args.max_eval_users,
         seed=args.seed,
         progress=True,
+    )
+
+
+def judge(
+    data: TrainingData,
+    split: Split,
+    evaluation: dict[str, Any],
+    active: RegistryEntry | None,
+    args: argparse.Namespace,
+) -> gate.GateDecision:
+    """The gate on one split: the candidate against the active model's configuration fitted on
+    the same train side and evaluated on the same test side (popularity for a first model)."""
+    popularity = evaluation.get("popularity")
+    if active is None:
+        return gate.decide(evaluation["model"], None, popularity=popularity, tolerance=args.tolerance)
+    try:
+        config = knn_config_from(active.config)
+    except ValueError as error:
+        return gate.GateDecision(
+            False,
+            f"the active model {active.version}'s config cannot be rebuilt ({error}); compare them by "
+            "hand and promote with `python -m training.export_model --promote` if intended",
+        )
+    if config == KnnConfig(**evaluation["config"]):
+        reference = evaluation  # the same configuration on the same split: the same figures
+    else:
+        step(f"fitting the active model {active.version}'s configuration on the same split")
+        reference = evaluate_config(data, split, config, args, tune=False)
+    label = f"the active model {active.version}'s configuration on the same split"
+    return gate.decide(
+        evaluation["model"],
+        reference["model"],
+        popularity=popularity,
+        tolerance=args.tolerance,
+        active_label=label,
     )
 
 
@@ -112,24 +154,23 @@ def flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
 def run(args: argparse.Namespace, settings: Settings) -> TrainingOutcome:
     step("loading data")
     data = load_file(args.input) if args.input else load_database(args.database_url or settings.database_url)
+    registry = ModelRegistry(args.models_dir or settings.model.models_dir)
     step(f"evaluating on a held-out temporal split: {data.stats()['interactions']} interactions")
-    evaluation = evaluate_candidate(data, base_config(settings), args)
+    split = split_interactions(data.interactions, "temporal", None, args.seed, 5)
+    evaluation = evaluate_config(data, split, base_config(settings), args, tune=args.tune)
     print(format_table(evaluation), file=sys.stderr)
+    decision = judge(data, split, evaluation, registry.active_for(data.identity), args)
     config = KnnConfig(**evaluation["config"])
     step("fitting the final model on all interactions")
     model = fit_final(data, config)
-    models_dir = args.models_dir or settings.model.models_dir
-    registry = ModelRegistry(models_dir)
     metrics = flat_metrics(evaluation)
     entry = export_model(
-        model, models_dir=models_dir, config=config.as_dict(), metrics=metrics, data_stats=data.stats()
-    )
-    active = registry.active()
-    decision = gate.decide(
-        evaluation["model"],
-        active.metrics if active else None,
-        popularity=evaluation.get("popularity"),
-        tolerance=args.tolerance,
+        model,
+        models_dir=registry.models_dir,
+        config=config.as_dict(),
+        metrics=metrics,
+        data_stats=data.stats(),
+        data_source=data.identity,
     )
     run_id = None if args.no_mlflow else _track(entry, config, metrics, registry, decision)
     return _conclude(args, settings, registry, entry, decision, evaluation, run_id, data)
@@ -150,7 +191,11 @@ def _track(
         params=config.as_dict(),
         metrics=metrics,
         artifact=registry.artifact_path(entry),
-        tags={"gate": "pass" if decision.promote else "fail", "gate_reason": decision.reason},
+        tags={
+            "gate": "pass" if decision.promote else "fail",
+            "gate_reason": decision.reason,
+            "data_source": str(entry.data_source),
+        },
     )
 
 
@@ -186,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     try:
         outcome = run(args, Settings())
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, MlServiceError) as error:
         print(f"training failed: {error}", file=sys.stderr)
         return 1
     promoted = outcome.decision.promote and not args.no_promote
@@ -194,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  why: {outcome.decision.reason}")
     ndcg = {name: outcome.evaluation[name]["ndcg@10"] for name in ("model", "popularity", "random")}
     print(f"  NDCG@10 {ndcg['model']:.4f} (popularity {ndcg['popularity']:.4f}, random {ndcg['random']:.4f})")
+    print(f"  trained on {outcome.entry.data_source}")
     if outcome.precomputed_users:
         print(f"  precomputed recommendations for {outcome.precomputed_users} users")
     if outcome.mlflow_run_id:

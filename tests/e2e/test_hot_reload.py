@@ -1,4 +1,5 @@
-"""A newly promoted model is served without a restart; a broken one never replaces a working one."""
+"""A newly promoted model is served without a restart; a broken one, or one trained on other data,
+never replaces a working one."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_a_promoted_model_is_served_and_a_broken_one_is_refused(
     with reloading_server.client() as http:
         assert health(http)["model_version"] == first
 
-        second = train_and_promote(sqlite_deployment, models_dir)
+        second = train_and_promote(models_dir, "--database-url", sqlite_deployment.database_url)
         poll_until(
             lambda: True if health(http)["model_version"] == second else None,
             timeout=10,
@@ -60,15 +61,20 @@ def test_a_promoted_model_is_served_and_a_broken_one_is_refused(
         assert served["metadata"]["model_version"] == second
         assert served["recommendations"]
 
+        # Newer and active, but trained on the dataset file rather than this database.
+        foreign = train_and_promote(models_dir, "--input", str(sqlite_deployment.dataset_path))
+        assert registry.active_version() == foreign
         promote_tampered_copy(registry, second)
         report = poll_until(
             lambda: body if (body := health(http))["model_error"] else None,
             timeout=10,
             message="the tampered model reported",
         )
+        # Reported after the foreign promotion, so the server has polled past it.
         assert report["model_version"] == second
         assert report["status"] == "healthy"
         assert "tampered" in report["model_error"]
+        assert foreign not in report["model_error"]
         still = http.post("/recommendations/generate", json={"user_id": str(user), "limit": 5})
         assert still.status_code == 200
         assert still.json()["metadata"]["model_version"] == second
@@ -83,12 +89,13 @@ def test_a_promoted_model_is_served_and_a_broken_one_is_refused(
         assert http.post("/recommendations/generate", json={"user_id": str(user)}).status_code == 200
 
 
-def train_and_promote(deployment: Deployment, models_dir: Path) -> str:
-    """Trains a candidate from the dataset file and promotes it with the registry command line."""
+def train_and_promote(models_dir: Path, *source: str) -> str:
+    """Trains a candidate from `source` (training's own arguments) and promotes it with the
+    registry command line."""
     before = {entry.version for entry in ModelRegistry(models_dir).entries()}
     run_module(
         "training.train",
-        *("--input", str(deployment.dataset_path), "--models-dir", str(models_dir)),
+        *(*source, "--models-dir", str(models_dir)),
         *("--no-mlflow", "--no-tune", "--no-promote", "--precompute-users", "0", "--max-eval-users", "50"),
     )
     (version,) = {entry.version for entry in ModelRegistry(models_dir).entries()} - before

@@ -12,10 +12,12 @@ import pytest
 from app.domain.entities import Recommendation
 from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.model_loader import RegistryModelStore
-from app.infrastructure.ml.registry import ModelRegistry, ModelStatus, RegistryEntry
+from app.infrastructure.ml.registry import DataSource, ModelRegistry, ModelStatus, RegistryEntry
 from training.export_model import export_model, main
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
+DATABASE = DataSource("database", "3f2a9c1e-0000-4000-8000-000000000001", "postgresql://db:5432/feed")
+DATA_FILE = DataSource("file", "9b" * 32, "data/fake_interactions.json")
 
 
 class EmptyScorer:
@@ -90,18 +92,42 @@ def test_list_on_an_empty_registry_says_so(tmp_path: Path, capsys: pytest.Captur
     assert "no models registered" in out
 
 
-def test_list_shows_versions_statuses_and_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    old = export(tmp_path, status="active")
-    new = export(tmp_path, now=T0 + timedelta(days=1))
+def test_list_shows_versions_statuses_ndcg_data_sources_and_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = export(tmp_path, status="active", data_source=DATABASE, metrics={"ndcg@10": 0.21345, "map": 0.1})
+    new = export(tmp_path, now=T0 + timedelta(days=1), data_source=DATA_FILE)
     code, out, _ = run(capsys, "--list", "--models-dir", str(tmp_path))
     assert code == 0
     lines = out.splitlines()
     assert "VERSION" in lines[0]
+    assert "NDCG@10" in lines[0]
+    assert "DATA SOURCE" in lines[0]
     assert new.version in lines[1]
     assert "candidate" in lines[1]
+    assert "file:9b9b9b9b data/fake_interactions.json" in lines[1]
     assert lines[2].startswith("*")
     assert old.version in lines[2]
-    assert "precision_at_10=0.25" in lines[2]
+    assert "0.2135" in lines[2]
+    assert "database:3f2a9c1e postgresql://db:5432/feed" in lines[2]
+    assert "map=0.1" in lines[2]
+
+
+def test_list_shows_models_registered_before_data_sources_were_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = export(tmp_path, status="active")
+    code, out, _ = run(capsys, "--list", "--models-dir", str(tmp_path))
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if entry.version in line]
+    assert "unknown" in line
+    assert "precision_at_10=0.25" in line
+
+
+def test_export_records_the_data_the_model_was_trained_on(tmp_path: Path) -> None:
+    entry = export(tmp_path, data_source=DATABASE, status="active")
+    assert ModelRegistry(tmp_path).get(entry.version).data_source == DATABASE  # type: ignore[union-attr]
+    assert ModelRegistry(tmp_path).active_for(DATABASE) == ModelRegistry(tmp_path).get(entry.version)
 
 
 def test_promote_makes_a_version_active(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,3 +211,20 @@ def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as raised:
         main(["--models-dir", str(tmp_path)])
     assert raised.value.code == 2
+
+
+def test_rollback_with_several_data_sources_needs_one_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = export(tmp_path, status="active", data_source=DATABASE)
+    export(tmp_path, now=T0 + timedelta(days=1), status="active", data_source=DATABASE)
+    other = export(tmp_path, now=T0 + timedelta(days=2), status="active", data_source=DATA_FILE)
+    code, _, err = run(capsys, "--rollback", "--models-dir", str(tmp_path))
+    assert code == 1
+    assert "--source" in err
+    code, out, _ = run(capsys, "--rollback", "--source", DATABASE.id[:8], "--models-dir", str(tmp_path))
+    assert code == 0
+    assert f"to {first.version}" in out
+    registry = ModelRegistry(tmp_path)
+    assert registry.active_for(DATABASE) == registry.get(first.version)
+    assert registry.active_for(DATA_FILE) == registry.get(other.version)

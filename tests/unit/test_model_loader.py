@@ -14,11 +14,13 @@ from app.domain.entities import Reason, Recommendation
 from app.domain.ports import ModelStore, RecommendationQuery
 from app.infrastructure.ml.artifact import ModelArtifact, read_artifact, sha256_hex, write_artifact
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore, VersionedRecommender
-from app.infrastructure.ml.registry import ModelRegistry, RegistryEntry
-from app.shared.exceptions import IntegrityError, ModelUnavailable
+from app.infrastructure.ml.registry import DataSource, ModelRegistry, RegistryEntry
+from app.shared.exceptions import IntegrityError, ModelUnavailable, StorageUnavailable
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 POSTS = [uuid.UUID(int=n) for n in range(1, 4)]
+DATABASE_A = DataSource("database", "aaaaaaaa-0000-4000-8000-000000000001", "postgresql://db-a:5432/feed")
+DATABASE_B = DataSource("database", "bbbbbbbb-0000-4000-8000-000000000002", "postgresql://db-b:5432/feed")
 
 
 class FixedScorer:
@@ -58,11 +60,23 @@ def make_artifact(model: object = None, version: str = "v1") -> ModelArtifact:
     )
 
 
-def publish(registry: ModelRegistry, version: str, model: object = None, *, promote: bool = True) -> Path:
-    """Write an artifact, register it and (by default) promote it; returns the artifact path."""
+def publish(
+    registry: ModelRegistry,
+    version: str,
+    model: object = None,
+    *,
+    promote: bool = True,
+    source: DataSource | None = DATABASE_A,
+    created_at: datetime = T0,
+) -> Path:
+    """Write an artifact, register it as trained on `source` and (by default) promote it;
+    returns the artifact path."""
     path = registry.models_dir / f"model_{version}.pkl"
     sha256 = write_artifact(make_artifact(model or FixedScorer(version), version), path)
-    registry.add(RegistryEntry(version=version, filename=path.name, created_at=T0, sha256=sha256))
+    entry = RegistryEntry(
+        version=version, filename=path.name, created_at=created_at, sha256=sha256, data_source=source
+    )
+    registry.add(entry)
     if promote:
         registry.promote(version)
     return path
@@ -189,9 +203,11 @@ class FakeMonotonic:
 
 
 def make_holder(tmp_path: Path) -> tuple[ModelRegistry, ModelHolder, FakeMonotonic]:
+    """A service's model slot on database A."""
     registry = ModelRegistry(tmp_path)
     clock = FakeMonotonic()
-    holder = ModelHolder(RegistryModelStore(registry), retry_failed_after_seconds=60, monotonic=clock)
+    store = RegistryModelStore(registry, lambda: DATABASE_A)
+    holder = ModelHolder(store, retry_failed_after_seconds=60, monotonic=clock)
     return registry, holder, clock
 
 
@@ -278,3 +294,81 @@ def test_a_zero_interval_disables_the_watch(tmp_path: Path) -> None:
     time.sleep(0.05)
     holder.stop()
     assert holder.current() is None
+
+
+# --- one database, its own models --------------------------------------------------------
+
+
+class FlakyDatabase:
+    """Names database A, but only once `up`; counts how often it was asked."""
+
+    def __init__(self, up: bool) -> None:
+        self.up = up
+        self.calls = 0
+
+    def __call__(self) -> DataSource:
+        self.calls += 1
+        if not self.up:
+            raise StorageUnavailable("database unavailable: OperationalError: connection refused")
+        return DATABASE_A
+
+
+def test_a_service_on_database_a_never_loads_a_model_trained_on_database_b_even_when_newer(
+    tmp_path: Path,
+) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    publish(registry, "a1", source=DATABASE_A)
+    publish(registry, "b1", source=DATABASE_B, created_at=T0.replace(year=2027))
+    assert registry.active_version() == "b1"  # the newest active model of any source
+    store = RegistryModelStore(registry, lambda: DATABASE_A)
+    assert store.active_version() == "a1"
+    with pytest.raises(ModelUnavailable, match="not on this service's database"):
+        store.load("b1")
+    assert holder.refresh() is True
+    assert served_version(holder) == "a1"
+
+
+def test_a_service_whose_database_has_no_active_model_serves_none_of_the_others(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    publish(registry, "b1", source=DATABASE_B)
+    publish(registry, "old", source=None)  # registered before models recorded their data
+    assert holder.refresh() is False
+    assert holder.current() is None
+    assert "no model is active" in (holder.last_error or "")
+    with pytest.raises(ModelUnavailable, match="unknown origin"):
+        RegistryModelStore(registry, lambda: DATABASE_A).load("old")
+
+
+def test_a_promotion_on_another_database_never_replaces_the_served_model(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    publish(registry, "a1", source=DATABASE_A)
+    holder.refresh()
+    publish(registry, "b1", source=DATABASE_B)
+    assert holder.refresh() is False
+    assert served_version(holder) == "a1"
+    assert holder.last_error is None
+
+
+def test_an_unreachable_database_at_start_keeps_cold_start_and_is_retried_on_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    registry = ModelRegistry(tmp_path)
+    publish(registry, "a1", source=DATABASE_A)
+    database = FlakyDatabase(up=False)
+    holder = ModelHolder(RegistryModelStore(registry, database))
+    assert holder.refresh() is False
+    assert holder.current() is None
+    assert "database id" in (holder.last_error or "")
+    database.up = True
+    assert holder.refresh() is True
+    assert served_version(holder) == "a1"
+    holder.refresh()
+    assert database.calls == 2  # read once it answered, never again
+
+
+def test_a_store_without_a_database_loads_any_registered_version(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    publish(registry, "b1", source=DATABASE_B)
+    store = RegistryModelStore(registry)
+    assert store.data_source() is None
+    assert store.load("b1").version == "b1"

@@ -1,4 +1,5 @@
-"""The model registry: schema round trip, promote/rollback/history, atomic and concurrent writes."""
+"""The model registry: schema round trip, promote/rollback/history per data source, atomic and
+concurrent writes, registries written under schema 1."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import filelock
 import pytest
 
 from app.infrastructure.ml.registry import (
+    DataSource,
     ModelRegistry,
     ModelStatus,
     RegistryCorrupt,
@@ -231,3 +233,122 @@ def test_a_writer_that_cannot_get_the_lock_gives_up_with_a_clear_error(tmp_path:
     registry = ModelRegistry(tmp_path, lock_timeout=0.05)
     with filelock.FileLock(registry.lock_path), pytest.raises(RegistryError, match="retry"):
         registry.add(make_entry())
+
+
+# --- data sources ----------------------------------------------------------------------
+
+DATABASE_A = DataSource("database", "aaaaaaaa-0000-4000-8000-000000000001", "postgresql://db-a:5432/feed")
+DATABASE_B = DataSource("database", "bbbbbbbb-0000-4000-8000-000000000002", "postgresql://db-b:5432/feed")
+
+
+def registry_of(models_dir: Path, **versions: DataSource | None) -> ModelRegistry:
+    registry = ModelRegistry(models_dir, now=lambda: T0 + timedelta(hours=1))
+    for version, source in versions.items():
+        registry.add(make_entry(version, data_source=source))
+    return registry
+
+
+def status_of(registry: ModelRegistry, version: str) -> ModelStatus:
+    entry = registry.get(version)
+    assert entry is not None
+    return entry.status
+
+
+def test_a_data_source_round_trips_through_the_file(tmp_path: Path) -> None:
+    registry_of(tmp_path, a1=DATABASE_A)
+    assert ModelRegistry(tmp_path).get("a1") == make_entry("a1", data_source=DATABASE_A)
+    document = json.loads((tmp_path / "registry.json").read_text())
+    assert document["schema_version"] == 2
+    assert document["models"][0]["data_source"] == {
+        "kind": "database",
+        "id": DATABASE_A.id,
+        "display": "postgresql://db-a:5432/feed",
+    }
+
+
+def test_promoting_on_one_data_source_leaves_another_sources_active_model_active(tmp_path: Path) -> None:
+    registry = registry_of(tmp_path, a1=DATABASE_A, b1=DATABASE_B, a2=DATABASE_A)
+    registry.promote("a1")
+    registry.promote("b1")
+    assert status_of(registry, "a1") is ModelStatus.ACTIVE
+    registry.promote("a2")
+    assert status_of(registry, "a1") is ModelStatus.ARCHIVED
+    assert status_of(registry, "b1") is ModelStatus.ACTIVE
+    assert registry.active_for(DATABASE_A).version == "a2"  # type: ignore[union-attr]
+    assert registry.active_for(DATABASE_B).version == "b1"  # type: ignore[union-attr]
+    assert registry.state().history[-1].previous == "a1"
+    document = json.loads((tmp_path / "registry.json").read_text())
+    assert sorted(document["active"]) == ["a2", "b1"]
+
+
+def test_the_display_is_not_part_of_a_data_sources_identity(tmp_path: Path) -> None:
+    renamed = DataSource("database", DATABASE_A.id, "postgresql://new-host:5432/feed")
+    registry = registry_of(tmp_path, a1=DATABASE_A)
+    registry.promote("a1")
+    assert registry.active_for(renamed) == registry.get("a1")
+
+
+def test_rollback_changes_only_the_named_data_source(tmp_path: Path) -> None:
+    registry = registry_of(tmp_path, a1=DATABASE_A, b1=DATABASE_B, a2=DATABASE_A, b2=DATABASE_B)
+    for version in ("a1", "b1", "a2", "b2"):
+        registry.promote(version)
+    assert registry.rollback(source=DATABASE_A.key).version == "a1"
+    assert status_of(registry, "a2") is ModelStatus.ARCHIVED
+    assert registry.active_for(DATABASE_B).version == "b2"  # type: ignore[union-attr]
+    with pytest.raises(RegistryError, match="no earlier active version"):
+        registry.rollback(source=DATABASE_A.key)
+    assert registry.rollback(source=DATABASE_B.key).version == "b1"
+
+
+def test_active_is_the_most_recently_promoted_model_of_any_source(tmp_path: Path) -> None:
+    hours = iter(range(1, 10))
+    registry = ModelRegistry(tmp_path, now=lambda: T0 + timedelta(hours=next(hours)))
+    for version, source in (("a1", DATABASE_A), ("b1", DATABASE_B)):
+        registry.add(make_entry(version, data_source=source))
+    registry.promote("b1")
+    registry.promote("a1")
+    assert registry.active_version() == "a1"
+
+
+def _schema_one_document() -> dict[str, object]:
+    old = make_entry("old").to_json()
+    del old["data_source"]
+    return {
+        "schema_version": 1,
+        "active": "old",
+        "models": [{**old, "status": "active", "promoted_at": T0.isoformat()}],
+        "history": [{"version": "old", "action": "promoted", "at": T0.isoformat(), "previous": None}],
+    }
+
+
+def test_a_schema_one_registry_is_read_with_its_models_belonging_to_no_data_source(tmp_path: Path) -> None:
+    (tmp_path / "registry.json").write_text(json.dumps(_schema_one_document()))
+    registry = ModelRegistry(tmp_path)
+    old = registry.get("old")
+    assert old is not None
+    assert (old.status, old.data_source) == (ModelStatus.ACTIVE, None)
+    assert registry.active_for(DATABASE_A) is None
+    assert registry.active_for(None) == old
+
+
+def test_writing_a_schema_one_registry_upgrades_it_and_keeps_its_models(tmp_path: Path) -> None:
+    (tmp_path / "registry.json").write_text(json.dumps(_schema_one_document()))
+    registry = ModelRegistry(tmp_path)
+    registry.add(make_entry("a1", data_source=DATABASE_A))
+    registry.promote("a1")
+    document = json.loads((tmp_path / "registry.json").read_text())
+    assert document["schema_version"] == 2
+    assert sorted(document["active"]) == ["a1", "old"]
+    assert status_of(registry, "old") is ModelStatus.ACTIVE
+    assert registry.get("old").data_source is None  # type: ignore[union-attr]
+
+
+def test_a_registry_of_an_unknown_schema_version_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "registry.json").write_text('{"schema_version": 3, "models": []}')
+    with pytest.raises(RegistryCorrupt, match="schema_version 3"):
+        ModelRegistry(tmp_path).entries()
+
+
+def test_a_data_source_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        DataSource("bucket", "x")

@@ -122,3 +122,12 @@ class RecommendationRow(Base):
 
 # Defined after the class: the DESC ordering needs the column object.
 Index("ix_user_recommendation_user_id_score", RecommendationRow.user_id, RecommendationRow.score.desc())
+
+
+class ServiceMetaRow(Base):
+    """Facts about the database itself, one row per key; `database_id` is its stable id."""
+
+    __tablename__ = "service_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)

@@ -12,7 +12,7 @@ from typing import Any
 from app.domain.entities import Recommendation
 from app.domain.ports import ModelStore, RecommendationQuery, Recommender
 from app.infrastructure.ml.artifact import ModelArtifact, read_artifact
-from app.infrastructure.ml.registry import ModelRegistry
+from app.infrastructure.ml.registry import DataSource, ModelRegistry
 from app.shared.exceptions import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -58,23 +58,56 @@ class VersionedRecommender:
 
 
 class RegistryModelStore:
-    """The ModelStore port over a ModelRegistry on disk."""
+    """The ModelStore port over a ModelRegistry on disk.
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    A service passes `identify`, which names its own database: the store then offers and loads
+    only models trained on that database, whatever else is active. The database is asked once,
+    on the first poll that reaches it. Without `identify` (tools that load a version by hand) any
+    registered version loads and the active one is the most recently promoted of any source.
+    """
+
+    def __init__(self, registry: ModelRegistry, identify: Callable[[], DataSource] | None = None) -> None:
         self._registry = registry
+        self._identify = identify
+        self._source: DataSource | None = None
+
+    def data_source(self) -> DataSource | None:
+        """The data this store serves models of (None when unbound); raises ModelUnavailable
+        while the database cannot say which it is."""
+        if self._identify is None or self._source is not None:
+            return self._source
+        try:
+            self._source = self._identify()
+        except Exception as exc:  # whatever the database says, serving must go on without a model
+            raise ModelUnavailable(
+                f"cannot read this service's database id, so no model can be chosen yet "
+                f"(retried on the next registry poll): {exc}"
+            ) from exc
+        return self._source
 
     def active_version(self) -> str | None:
-        """The active version; cheap to poll (the registry caches by file identity).
-
-        Raises ModelUnavailable (RegistryCorrupt) when registry.json cannot be parsed.
+        """The active version for this store's database; cheap to poll (the registry caches by file
+        identity). Raises ModelUnavailable when registry.json cannot be parsed or the database id
+        cannot be read.
         """
-        return self._registry.active_version()
+        if self._identify is None:
+            return self._registry.active_version()
+        entry = self._registry.active_for(self.data_source())
+        return entry.version if entry is not None else None
 
     def load(self, version: str) -> VersionedRecommender:
-        """Load and verify `version`; raises ModelUnavailable (IntegrityError on a hash mismatch)."""
+        """Load and verify `version`; raises ModelUnavailable (IntegrityError on a hash mismatch),
+        also for a model trained on data other than this store's database."""
         entry = self._registry.get(version)
         if entry is None:
             raise ModelUnavailable(f"model version {version!r} is not in the registry {self._registry.path}")
+        if self._identify is not None:
+            own = self.data_source()
+            if own is None or entry.source_key != own.key:
+                trained_on = entry.data_source or "data of unknown origin"
+                raise ModelUnavailable(
+                    f"model {version} was trained on {trained_on}, not on this service's database ({own})"
+                )
         artifact = read_artifact(self._registry.artifact_path(entry), entry.sha256)
         if artifact.version != version:
             raise ModelUnavailable(
@@ -180,7 +213,7 @@ class ModelHolder:
             self._report(f"cannot read the model registry, {self._serving_note()}: {exc}")
             return None
         if version is None and self.current() is None:
-            self._report("no model is active in the registry; train and promote one")
+            self._report("no model is active in the registry for this database; train and promote one")
         elif version is None:
             # Keeping the old model beats serving nothing when the registry loses its pointer.
             self._report(f"the registry has no active model, {self._serving_note()}")

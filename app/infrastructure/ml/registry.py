@@ -1,20 +1,30 @@
-"""The model registry: `models/registry.json`, every exported model and which one is active.
+"""The model registry: `models/registry.json`, every exported model, the data it learned from,
+and which model is active for each data source.
 
-Schema (`schema_version` 1)::
+Schema (`schema_version` 2)::
 
     {
-      "schema_version": 1,
-      "active": "20261122T031500Z" | null,
+      "schema_version": 2,
+      "active": ["20261122T031500Z", ...],
       "models": [{"version", "filename", "created_at", "sha256", "status", "metrics", "config",
-                  "data_stats", "promoted_at": ... | null, "note": ... | null}],
+                  "data_stats", "data_source": {"kind", "id", "display"} | null,
+                  "promoted_at": ... | null, "note": ... | null}],
       "history": [{"version", "action", "at", "previous": ... | null, "note": ... | null}]
     }
 
-Times are ISO 8601 in UTC. `status` is one of active, archived, candidate, rejected; exactly
-the entry named by `active` has status active. History actions: added, promoted,
-rolled_back, marked_<status>; `previous` is the version that was active before a promotion
-or rollback. Every read-modify-write holds `registry.json.lock` and replaces the file
-atomically, so readers never take the lock and never see a half-written file.
+A data source is what a model was trained on: a database (`id` is the UUID in its
+`service_meta` table) or a file (`id` is the sha256 of its bytes); `display` is for people and
+never holds a password. At most one model per data source has status active, and promoting
+or rolling back changes only models of the same data source, so a service asks for the
+active model of its own database. The statuses are the truth; `active` lists the active
+versions for readers. Schema 1 files (one `active` version, no data sources) are read as they
+are: their entries belong to no data source, which no service loads.
+
+Times are ISO 8601 in UTC. `status` is one of active, archived, candidate, rejected. History
+actions: added, promoted, rolled_back, marked_<status>; `previous` is the version of the same
+data source that was active before a promotion or rollback. Every read-modify-write holds
+`registry.json.lock` and replaces the file atomically, so readers never take the lock and
+never see a half-written file.
 """
 
 from __future__ import annotations
@@ -33,8 +43,10 @@ import filelock
 from app.infrastructure.ml.artifact import atomic_write_bytes
 from app.shared.exceptions import ModelUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 REGISTRY_FILENAME = "registry.json"
+DATA_SOURCE_KINDS = ("database", "file")
 
 
 class ModelStatus(StrEnum):
@@ -53,6 +65,42 @@ class RegistryCorrupt(ModelUnavailable):
 
 
 @dataclass(frozen=True)
+class DataSource:
+    """The data a model was trained on: `kind` database or file, `id` what identifies it."""
+
+    kind: str
+    id: str
+    display: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATA_SOURCE_KINDS:
+            raise ValueError(f"unknown data source kind {self.kind!r}; expected one of {DATA_SOURCE_KINDS}")
+        if not self.id:
+            raise ValueError("a data source needs an id")
+
+    @property
+    def key(self) -> str:
+        """What two models must share to be compared or to replace each other; display is not part of it."""
+        return f"{self.kind}:{self.id}"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.display} [{self.id[:8]}]" if self.display else f"{self.kind} [{self.id[:8]}]"
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id, "display": self.display}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DataSource:
+        return cls(kind=str(raw["kind"]), id=str(raw["id"]), display=str(raw.get("display") or ""))
+
+
+def source_key(source: DataSource | None) -> str | None:
+    return source.key if source is not None else None
+
+
+@dataclass(frozen=True)
 class RegistryEntry:
     version: str
     filename: str
@@ -64,6 +112,12 @@ class RegistryEntry:
     data_stats: dict[str, Any] = field(default_factory=dict)
     promoted_at: datetime | None = None
     note: str | None = None
+    # None for entries written before models recorded their data: no service loads them.
+    data_source: DataSource | None = None
+
+    @property
+    def source_key(self) -> str | None:
+        return source_key(self.data_source)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +129,7 @@ class RegistryEntry:
             "metrics": self.metrics,
             "config": self.config,
             "data_stats": self.data_stats,
+            "data_source": self.data_source.to_json() if self.data_source else None,
             "promoted_at": self.promoted_at.isoformat() if self.promoted_at else None,
             "note": self.note,
         }
@@ -82,6 +137,7 @@ class RegistryEntry:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RegistryEntry:
         promoted_at = raw.get("promoted_at")
+        data_source = raw.get("data_source")
         return cls(
             version=str(raw["version"]),
             filename=str(raw["filename"]),
@@ -93,6 +149,7 @@ class RegistryEntry:
             data_stats=dict(raw.get("data_stats") or {}),
             promoted_at=datetime.fromisoformat(promoted_at) if promoted_at else None,
             note=raw.get("note"),
+            data_source=DataSource.from_json(data_source) if data_source else None,
         )
 
 
@@ -123,7 +180,6 @@ class RegistryState:
     """One consistent snapshot of registry.json."""
 
     entries: tuple[RegistryEntry, ...] = ()
-    active: str | None = None
     history: tuple[HistoryEvent, ...] = ()
 
     def get(self, version: str) -> RegistryEntry | None:
@@ -135,14 +191,31 @@ class RegistryState:
             raise RegistryError(f"model version {version!r} is not in the registry; see --list")
         return entry
 
+    def active_entries(self) -> tuple[RegistryEntry, ...]:
+        """Every active model: at most one per data source."""
+        return tuple(entry for entry in self.entries if entry.status is ModelStatus.ACTIVE)
+
+    def active_for(self, key: str | None) -> RegistryEntry | None:
+        """The active model of the data source with this key (None: entries without a data source)."""
+        return next((e for e in self.active_entries() if e.source_key == key), None)
+
+    def latest_active(self) -> RegistryEntry | None:
+        """The most recently promoted active model, whatever its data source."""
+        actives = self.active_entries()
+        return max(actives, key=lambda e: e.promoted_at or e.created_at) if actives else None
+
     def with_changes(self, changes: dict[str, dict[str, Any]]) -> tuple[RegistryEntry, ...]:
         """The entries with per-version field changes applied (for example status, note)."""
         return tuple(replace(e, **changes[e.version]) if e.version in changes else e for e in self.entries)
 
-    def rollback_target(self) -> RegistryEntry | None:
-        """The version that was active before the current one, skipping rejected or removed ones."""
+    def rollback_target(self, key: str | None) -> RegistryEntry | None:
+        """The version of this data source that was active before its current one, skipping
+        rejected or removed ones."""
         stack: list[str] = []
         for event in self.history:
+            entry = self.get(event.version)
+            if entry is None or entry.source_key != key:
+                continue
             if event.action == "promoted":
                 stack.append(event.version)
             elif event.action == "rolled_back":
@@ -151,7 +224,8 @@ class RegistryState:
                     stack.pop()
                 if not stack:
                     stack.append(event.version)
-        while stack and stack[-1] == self.active:
+        active = self.active_for(key)
+        while stack and active is not None and stack[-1] == active.version:
             stack.pop()
         for version in reversed(stack):
             entry = self.get(version)
@@ -163,7 +237,7 @@ class RegistryState:
 def _state_to_bytes(state: RegistryState) -> bytes:
     document = {
         "schema_version": SCHEMA_VERSION,
-        "active": state.active,
+        "active": [entry.version for entry in state.active_entries()],
         "models": [entry.to_json() for entry in state.entries],
         "history": [event.to_json() for event in state.history],
     }
@@ -173,11 +247,11 @@ def _state_to_bytes(state: RegistryState) -> bytes:
 def _state_from_bytes(data: bytes, path: Path) -> RegistryState:
     try:
         document = json.loads(data)
-        if document.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {document['schema_version']!r}")
+        version = document.get("schema_version", SCHEMA_VERSION)
+        if version not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"unsupported schema_version {version!r}")
         return RegistryState(
             entries=tuple(RegistryEntry.from_json(raw) for raw in document["models"]),
-            active=document.get("active"),
             history=tuple(HistoryEvent.from_json(raw) for raw in document.get("history", [])),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -230,12 +304,19 @@ class ModelRegistry:
     def get(self, version: str) -> RegistryEntry | None:
         return self.state().get(version)
 
+    def active_for(self, source: DataSource | None) -> RegistryEntry | None:
+        """The active model trained on `source` (None: the one left from schema 1, if any)."""
+        return self.state().active_for(source_key(source))
+
     def active(self) -> RegistryEntry | None:
-        state = self.state()
-        return state.get(state.active) if state.active else None
+        """The most recently promoted active model of any data source: for tools that work with
+        one data source. A service asks `active_for` its own database."""
+        return self.state().latest_active()
 
     def active_version(self) -> str | None:
-        return self.state().active
+        """The version of `active()`."""
+        entry = self.active()
+        return entry.version if entry else None
 
     def artifact_path(self, entry: RegistryEntry) -> Path:
         return self.models_dir / entry.filename
@@ -256,31 +337,36 @@ class ModelRegistry:
         return self._update(change).require(entry.version)
 
     def promote(self, version: str, note: str | None = None) -> RegistryEntry:
-        """Make `version` active and archive the previous one; a no-op if it is already active."""
+        """Make `version` active for its data source and archive that source's previous active
+        model (models of other data sources are untouched); a no-op if it is already active."""
 
         def change(state: RegistryState) -> RegistryState:
-            state.require(version)
-            if state.active == version:
+            if state.require(version).status is ModelStatus.ACTIVE:
                 return state
             return self._activate(state, version, "promoted", note)
 
         return self._update(change).require(version)
 
-    def rollback(self, note: str | None = None) -> RegistryEntry:
-        """Re-activate the previously active version; raises RegistryError when there is none."""
+    def rollback(self, note: str | None = None, *, source: str | None = None) -> RegistryEntry:
+        """Re-activate the previously active version of the data source with key `source` (None:
+        entries without a data source); raises RegistryError when there is none."""
 
         def change(state: RegistryState) -> RegistryState:
-            if state.active is None:
-                raise RegistryError("no model is active, so there is nothing to roll back from")
-            target = state.rollback_target()
+            current = state.active_for(source)
+            if current is None:
+                raise RegistryError(
+                    f"no model of {source or 'no data source'} is active, so nothing to roll back"
+                )
+            target = state.rollback_target(source)
             if target is None:
                 raise RegistryError(
-                    f"no earlier active version to roll back to from {state.active!r}; promote one explicitly"
+                    f"no earlier active version to roll back to from {current.version!r}; "
+                    "promote one explicitly"
                 )
             return self._activate(state, target.version, "rolled_back", note)
 
         new_state = self._update(change)
-        return new_state.require(str(new_state.active))
+        return new_state.require(new_state.history[-1].version)
 
     def mark(self, version: str, status: ModelStatus, note: str | None = None) -> RegistryEntry:
         """Set a non-active status (e.g. rejected by the gate); the active model must be replaced first."""
@@ -289,7 +375,7 @@ class ModelRegistry:
 
         def change(state: RegistryState) -> RegistryState:
             entry = state.require(version)
-            if state.active == version:
+            if entry.status is ModelStatus.ACTIVE:
                 raise RegistryError(f"{version!r} is active; promote another version or roll back first")
             fields: dict[str, Any] = {"status": status, "note": note if note is not None else entry.note}
             event = HistoryEvent(version, f"marked_{status.value}", self._now(), note=note)
@@ -300,13 +386,12 @@ class ModelRegistry:
 
     def _activate(self, state: RegistryState, version: str, action: str, note: str | None) -> RegistryState:
         now = self._now()
+        previous = state.active_for(state.require(version).source_key)
         changes: dict[str, dict[str, Any]] = {version: {"status": ModelStatus.ACTIVE, "promoted_at": now}}
-        if state.active is not None and state.get(state.active) is not None:
-            changes[state.active] = {"status": ModelStatus.ARCHIVED}
-        event = HistoryEvent(version, action, now, previous=state.active, note=note)
-        return RegistryState(
-            entries=state.with_changes(changes), active=version, history=(*state.history, event)
-        )
+        if previous is not None:
+            changes[previous.version] = {"status": ModelStatus.ARCHIVED}
+        event = HistoryEvent(version, action, now, previous=previous.version if previous else None, note=note)
+        return RegistryState(entries=state.with_changes(changes), history=(*state.history, event))
 
     def _update(self, change: Callable[[RegistryState], RegistryState]) -> RegistryState:
         """Read, change and write the registry under the cross-process lock."""
