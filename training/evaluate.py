@@ -1,8 +1,15 @@
-"""Offline evaluation: a freshly fitted model against popularity and random baselines.
+"""Offline evaluation: freshly fitted models against popularity and random baselines.
 
-`python -m training.evaluate --input data/fake_interactions.json` splits per user (temporal by
-default), fits on train, ranks the training catalogue for each test user with their training
-posts removed, and reports P/R/NDCG/MAP@K and coverage for every ranker.
+uv run python -m training.evaluate                          # the service database
+uv run python -m training.evaluate --input data/fake_interactions.json
+uv run python -m training.evaluate --dataset ratings.csv --protocol msr --engine user_knn
+
+Protocols: "temporal" (default: each user's last 20% of events are test), "random" (25% of
+each user's posts) and "msr", Microsoft Recommenders' benchmark (binary feedback, a 75/25
+split stratified per item with seed 42, every test item relevant). Each ranker ranks the
+training catalogue for each test user with their training posts removed; the report holds
+P/R/NDCG/MAP@K, coverage@K and "map" (hits' precision over the top max K, divided by all of
+the user's test items).
 """
 
 from __future__ import annotations
@@ -21,16 +28,33 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from app.infrastructure.ml.config import KnnConfig
+from app.infrastructure.ml.config import ENGINES, KnnConfig
+from app.infrastructure.ml.matrix import is_dated
 from app.infrastructure.ml.recommender import KnnRecommender
-from training.datasets import load_interaction_file
+from training.datasets import FORMATS, load_source, parse_layout
 from training.metrics import ranking_metrics
-from training.splits import random_split, temporal_split
+from training.splits import PROTOCOLS, split_interactions
+
+__all__ = [
+    "EvaluationSet",
+    "Ranker",
+    "build_evaluation_set",
+    "evaluate_model",
+    "evaluate_models",
+    "evaluate_rankers",
+    "fit_and_evaluate",
+    "format_table",
+    "knn_ranker",
+    "load_source",
+    "main",
+    "popularity_ranker",
+    "random_ranker",
+    "split_interactions",
+]
 
 IntArray = npt.NDArray[np.int32]
 # (training user row, catalogue columns to leave out, n) → up to n columns, best first.
 Ranker = Callable[[int, IntArray, int], IntArray]
-DEFAULT_INPUT = Path("data/fake_interactions.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +74,12 @@ def build_evaluation_set(
     test: pd.DataFrame,
     max_users: int | None = None,
     seed: int = 0,
+    *,
+    keep_seen_relevant: bool = False,
 ) -> EvaluationSet:
-    """Relevant posts are a user's test posts that the model knows and the user did not already
-    touch in train; users left with none (or unknown to train) are skipped."""
+    """Relevant posts are a user's test posts that the model knows and, unless
+    `keep_seen_relevant` (the msr protocol: every test row is relevant), that the user did not
+    already touch in train; users left with none, or with no training post, are skipped."""
     users = test["user_id"].astype(str).map(user_index)
     posts = test["post_id"].astype(str).map(post_index)
     known = users.notna() & posts.notna()
@@ -66,8 +93,8 @@ def build_evaluation_set(
     relevant: list[IntArray] = []
     for row, group in zip(u[starts].tolist(), np.split(p, starts[1:]), strict=True):
         train_cols = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
-        rel = np.setdiff1d(group, train_cols).astype(np.int32)
-        if len(rel):
+        rel = (np.unique(group) if keep_seen_relevant else np.setdiff1d(group, train_cols)).astype(np.int32)
+        if len(rel) and len(train_cols):
             rows.append(row)
             seen.append(train_cols.astype(np.int32))
             relevant.append(rel)
@@ -109,7 +136,7 @@ def evaluate_rankers(
     k_values: Sequence[int] = (5, 10),
     progress: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per ranker name (see training.metrics.ranking_metrics for the keys)."""
+    """Metrics per ranker name (training.metrics.ranking_metrics's keys, "map" over max K)."""
     n = max(k_values)
     out: dict[str, dict[str, float]] = {}
     for name, ranker in rankers.items():
@@ -122,8 +149,43 @@ def evaluate_rankers(
             disable=not progress,
         )
         recommended = [ranker(row, seen, n) for row, seen in users]
-        out[name] = ranking_metrics(recommended, eval_set.relevant, k_values, eval_set.n_items)
+        out[name] = ranking_metrics(recommended, eval_set.relevant, k_values, eval_set.n_items, map_k=n)
     return out
+
+
+def evaluate_models(
+    models: Mapping[str, KnnRecommender],
+    test: pd.DataFrame,
+    k_values: Sequence[int] = (5, 10),
+    *,
+    baselines: bool = True,
+    max_users: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    keep_seen_relevant: bool = False,
+) -> dict[str, Any]:
+    """Evaluate models fitted on the same train side of a split on its test side.
+
+    Returns {name: metrics, ..., "popularity": ..., "random": ..., "users": n, "items": n}.
+    """
+    first = next(iter(models.values()))
+    eval_set = build_evaluation_set(
+        first.matrix_,
+        first.user_index_,
+        first.post_index_,
+        test,
+        max_users=max_users,
+        seed=seed,
+        keep_seen_relevant=keep_seen_relevant,
+    )
+    rankers: dict[str, Ranker] = {name: knn_ranker(model) for name, model in models.items()}
+    if baselines:
+        rankers["popularity"] = popularity_ranker(first.matrix_)
+        rankers["random"] = random_ranker(first.n_posts, seed)
+    result: dict[str, Any] = evaluate_rankers(rankers, eval_set, k_values, progress)
+    result["users"] = len(eval_set.rows)
+    result["items"] = eval_set.n_items
+    return result
 
 
 def evaluate_model(
@@ -135,28 +197,26 @@ def evaluate_model(
     max_users: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    keep_seen_relevant: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a model fitted on the train side of a split on its test side.
-
-    Returns {"model": metrics, "popularity": ..., "random": ..., "users": n, "items": n}.
-    """
-    eval_set = build_evaluation_set(
-        model.matrix_, model.user_index_, model.post_index_, test, max_users=max_users, seed=seed
+    """evaluate_models for one model, reported under "model"."""
+    return evaluate_models(
+        {"model": model},
+        test,
+        k_values,
+        baselines=baselines,
+        max_users=max_users,
+        seed=seed,
+        progress=progress,
+        keep_seen_relevant=keep_seen_relevant,
     )
-    rankers: dict[str, Ranker] = {"model": knn_ranker(model)}
-    if baselines:
-        rankers["popularity"] = popularity_ranker(model.matrix_)
-        rankers["random"] = random_ranker(model.n_posts, seed)
-    result: dict[str, Any] = evaluate_rankers(rankers, eval_set, k_values, progress)
-    result["users"] = len(eval_set.rows)
-    result["items"] = eval_set.n_items
-    return result
 
 
 def format_table(result: Mapping[str, Any], k_values: Sequence[int] = (5, 10)) -> str:
     """A plain-text table: one row per ranker, one column per metric."""
     names = [n for n, v in result.items() if isinstance(v, dict) and f"ndcg@{k_values[0]}" in v]
     cols = [f"{m}@{k}" for k in k_values for m in ("precision", "recall", "ndcg", "map", "coverage")]
+    cols += ["map"] if names and all("map" in result[n] for n in names) else []
     lines = ["ranker".ljust(12) + "".join(c.rjust(13) for c in cols)]
     lines += [n.ljust(12) + "".join(f"{result[n][c]:13.4f}" for c in cols) for n in names]
     lines.append(f"users evaluated: {result.get('users')}, catalogue: {result.get('items')} posts")
@@ -164,57 +224,44 @@ def format_table(result: Mapping[str, Any], k_values: Sequence[int] = (5, 10)) -
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Evaluate the KNN recommender against baselines.")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--input", type=Path, help=f"generated dataset (.json/.jsonl), default {DEFAULT_INPUT}"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    source.add_argument("--dataset", type=Path, help="external interaction file, see --format")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", type=Path, help="a generated dataset (.json/.jsonl)")
+    source.add_argument("--dataset", type=Path, help="an external interaction file, see --format")
     source.add_argument(
         "--database-url",
         nargs="?",
         const="",
-        help="evaluate on the service database (DATABASE_URL or the embedded default when no URL is given)",
+        help="the database to read (the default source: DATABASE_URL or the embedded SQLite file)",
     )
-    parser.add_argument("--format", choices=("csv", "movielens"), default="csv")
-    parser.add_argument("--split", choices=("temporal", "random"), default="temporal")
-    parser.add_argument("--test-fraction", type=float, default=None, help="0.2 temporal, 0.25 random")
-    parser.add_argument("--min-interactions", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=FORMATS, default="csv", help="csv: headed, see --columns")
+    parser.add_argument(
+        "--columns",
+        help="rename headers (userID=user_id,artistID=post_id) or name the columns of a headerless "
+        "file in order (user_id,post_id,weight); fields: user_id, post_id, created_at, weight, "
+        "interaction_type",
+    )
+    parser.add_argument("--sep", help=r"column separator, e.g. '\t' (default: tab or comma, sniffed)")
+    parser.add_argument("--skip-rows", type=int, default=0, help="lines to skip before the header/data")
+    parser.add_argument("--protocol", "--split", choices=PROTOCOLS, default="temporal")
+    parser.add_argument("--test-fraction", type=float, default=None, help="0.2 temporal, 0.25 otherwise")
+    parser.add_argument("--min-interactions", type=int, default=5, help="temporal and random only")
+    parser.add_argument("--seed", type=int, default=None, help="42 under msr, else 0")
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10])
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=ENGINES,
+        help="fit and report this collaborative engine (repeatable); default: one model, as configured",
+    )
     parser.add_argument("--max-users", type=int, default=None, help="evaluate a random sample of test users")
-    parser.add_argument("--tune", action="store_true", help="tune KNN on a validation cut of train first")
+    parser.add_argument(
+        "--tune", action="store_true", help="tune each engine on a validation cut of train first"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser.parse_args(argv)
-
-
-def load_source(
-    input_path: Path | None, dataset: Path | None, fmt: str = "csv", database_url: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """(interactions, posts, users) from the database, a generated dataset or an external file."""
-    if database_url is not None:
-        from app.infrastructure.config import Settings
-        from training.sources import load_database
-
-        data = load_database(database_url or Settings().database_url)
-        return data.interactions, data.posts, data.users
-    if dataset is not None:
-        return load_interaction_file(dataset, fmt), None, None
-    from data.io import load_frames
-
-    frames = load_frames(input_path or DEFAULT_INPUT)
-    return frames.interactions, frames.posts, frames.users
-
-
-def split_interactions(
-    interactions: pd.DataFrame, split: str, test_fraction: float | None, seed: int, min_interactions: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispatch to temporal_split (default fraction 0.2) or random_split (0.25)."""
-    if split == "temporal":
-        return temporal_split(interactions, test_fraction or 0.2, min_interactions)
-    if split == "random":
-        return random_split(interactions, test_fraction or 0.25, seed, min_interactions)
-    raise ValueError(f"unknown split {split!r}")
 
 
 def fit_and_evaluate(
@@ -229,27 +276,64 @@ def fit_and_evaluate(
     max_users: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    engines: Sequence[str] = (),
+    keep_seen_relevant: bool = False,
 ) -> dict[str, Any]:
-    """Fit on train (after tuning on a validation cut of train when asked) and evaluate on test.
+    """Fit on train (each engine tuned on a validation cut of train first when asked) and
+    evaluate on test: one model under "model", or with `engines` one model per engine under
+    its name ("config" becomes "configs" when there are several; "tuning" is then per engine).
 
-    Without post text (external data) the content weight is forced to 0.
+    Without post text (external data) the content weight is forced to 0, and without
+    timestamps the recency weight too; tuning needs timestamps (ValueError).
     """
     cfg = config or KnnConfig()
     if posts is None:
         cfg = cfg.with_changes(blend_content=0.0)
-    trials: list[dict[str, Any]] = []
+    if not is_dated(train):
+        cfg = cfg.with_changes(blend_recency=0.0)
+    configs = {name: cfg.with_changes(engine=name) for name in engines} or {"model": cfg}
+    trials: dict[str, list[dict[str, Any]]] = {}
     if tune:
         from training.tuning import tune_on_validation  # tuning itself evaluates with this module
 
-        cfg, trials = tune_on_validation(train, posts, users, cfg, seed=seed, progress=progress)
-    bar = tqdm(total=train["user_id"].nunique(), desc="neighbours", file=sys.stderr, disable=not progress)
-    model = KnnRecommender(cfg).fit(train, posts, users, progress=lambda n: _advance(bar, n))
-    bar.close()
-    result = evaluate_model(model, test, k_values, max_users=max_users, seed=seed, progress=progress)
-    result["config"] = cfg.as_dict()
+        if not is_dated(train):
+            raise ValueError("tuning cuts train by time and this data has no timestamps")
+        for name, engine_cfg in configs.items():
+            configs[name], trials[name] = tune_on_validation(
+                train, posts, users, engine_cfg, seed=seed, progress=progress
+            )
+    models = {name: _fit(name, c, train, posts, users, progress) for name, c in configs.items()}
+    result = evaluate_models(
+        models,
+        test,
+        k_values,
+        max_users=max_users,
+        seed=seed,
+        progress=progress,
+        keep_seen_relevant=keep_seen_relevant,
+    )
+    if len(configs) == 1:
+        result["config"] = next(iter(configs.values())).as_dict()
+    else:
+        result["configs"] = {name: c.as_dict() for name, c in configs.items()}
     if trials:
-        result["tuning"] = trials
+        result["tuning"] = trials.get("model", trials)
     return result
+
+
+def _fit(
+    name: str,
+    config: KnnConfig,
+    train: pd.DataFrame,
+    posts: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    progress: bool,
+) -> KnnRecommender:
+    desc = "neighbours" if name == "model" else f"fit {name}"
+    bar = tqdm(total=train["user_id"].nunique(), desc=desc, file=sys.stderr, disable=not progress)
+    model = KnnRecommender(config).fit(train, posts, users, progress=lambda n: _advance(bar, n))
+    bar.close()
+    return model
 
 
 def _advance(bar: tqdm[Any], n: int) -> None:
@@ -258,14 +342,22 @@ def _advance(bar: tqdm[Any], n: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
+    seed = args.seed if args.seed is not None else (42 if args.protocol == "msr" else 0)
     try:
-        interactions, posts, users = load_source(args.input, args.dataset, args.format, args.database_url)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"evaluation failed: {error}", file=sys.stderr)
+        layout = parse_layout(args.columns, args.sep, args.skip_rows)
+        interactions, posts, users = load_source(
+            args.input, args.dataset, args.format, args.database_url, layout=layout
+        )
+        train, test = split_interactions(
+            interactions, args.protocol, args.test_fraction, seed, args.min_interactions
+        )
+        if train.empty or test.empty:
+            raise ValueError(f"the {args.protocol} split left an empty side: more interactions are needed")
+        if args.tune and not is_dated(train):
+            raise ValueError("--tune cuts train by time and this data has no timestamps: drop --tune")
+    except (OSError, ValueError) as error:
+        print(f"evaluation failed: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    train, test = split_interactions(
-        interactions, args.split, args.test_fraction, args.seed, args.min_interactions
-    )
     result = fit_and_evaluate(
         train,
         test,
@@ -274,10 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         k_values=args.k,
         tune=args.tune,
         max_users=args.max_users,
-        seed=args.seed,
+        seed=seed,
         progress=True,
+        engines=tuple(dict.fromkeys(args.engine or ())),
+        keep_seen_relevant=args.protocol == "msr",
     )
-    result["split"] = {"kind": args.split, "train": len(train), "test": len(test), "seed": args.seed}
+    result["split"] = {"kind": args.protocol, "train": len(train), "test": len(test), "seed": seed}
     print(json.dumps(result, indent=2, default=str) if args.json else format_table(result, args.k))
     return 0
 

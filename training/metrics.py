@@ -52,6 +52,17 @@ def average_precision_at_k(recommended: Ids, relevant: Ids, k: int) -> float:
     return float((precision * h).sum() / min(n_relevant, k))
 
 
+def average_precision(recommended: Ids, relevant: Ids, k: int) -> float:
+    """Like average_precision_at_k but divided by |relevant| even when it exceeds k: Microsoft
+    Recommenders' `map` (hit j at rank r adds j / r)."""
+    h = hits(recommended, relevant, k)
+    n_relevant = len(np.unique(np.asarray(relevant)))
+    if n_relevant == 0:
+        return 0.0
+    precision = np.cumsum(h) / np.arange(1, len(h) + 1)
+    return float((precision * h).sum() / n_relevant)
+
+
 def catalogue_coverage(recommendation_lists: Iterable[Ids], k: int, n_items: int) -> float:
     """Share of the catalogue that appears in at least one user's top k."""
     if n_items <= 0:
@@ -63,9 +74,15 @@ def catalogue_coverage(recommendation_lists: Iterable[Ids], k: int, n_items: int
 
 
 def ranking_metrics(
-    recommended: Sequence[Ids], relevant: Sequence[Ids], k_values: Iterable[int], n_items: int
+    recommended: Sequence[Ids],
+    relevant: Sequence[Ids],
+    k_values: Iterable[int],
+    n_items: int,
+    *,
+    map_k: int | None = None,
 ) -> dict[str, float]:
-    """Means over users of precision/recall/ndcg/map@k, plus coverage@k, keyed like "ndcg@10"."""
+    """Means over users of precision/recall/ndcg/map@k, plus coverage@k, keyed like "ndcg@10";
+    with `map_k`, also "map": the mean average_precision over the first `map_k`."""
     if len(recommended) != len(relevant):
         raise ValueError("one relevant set per recommendation list is required")
     out: dict[str, float] = {}
@@ -79,4 +96,7 @@ def ranking_metrics(
             values = [fn(r, t, k) for r, t in zip(recommended, relevant, strict=True)]
             out[f"{name}@{k}"] = float(np.mean(values)) if values else 0.0
         out[f"coverage@{k}"] = catalogue_coverage(recommended, k, n_items)
+    if map_k is not None:
+        values = [average_precision(r, t, map_k) for r, t in zip(recommended, relevant, strict=True)]
+        out["map"] = float(np.mean(values)) if values else 0.0
     return out

@@ -12,7 +12,12 @@ import scipy.sparse as sp
 
 from app.domain.entities import Interaction, InteractionType
 from app.infrastructure.ml.config import KnnConfig
-from app.infrastructure.ml.matrix import ItemWeighting, build_interaction_matrix, history_row
+from app.infrastructure.ml.matrix import (
+    UNDATED_REFERENCE,
+    ItemWeighting,
+    build_interaction_matrix,
+    history_row,
+)
 from training.preprocess import preprocess
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
@@ -117,3 +122,19 @@ def test_preprocess_builds_features_in_unit_range_and_texts_per_column() -> None
 def test_an_empty_interaction_frame_is_refused() -> None:
     with pytest.raises(ValueError, match="zero interactions"):
         build_interaction_matrix(make_interactions([]))
+
+
+def test_interactions_without_timestamps_build_an_undecayed_matrix_at_a_fixed_time() -> None:
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"], "post_id": ["x", "y", "x"], "weight": [1.0, 3.0, 1.0]})
+    data = build_interaction_matrix(frame, half_life_hours=24)
+    assert data.trained_at == UNDATED_REFERENCE
+    assert data.matrix[data.user_index()["a"], data.post_index()["y"]] == pytest.approx(3.0)
+
+
+def test_preprocess_without_timestamps_makes_trending_plain_engagement() -> None:
+    frame = pd.DataFrame({"user_id": ["a", "b", "b", "c"], "post_id": ["x", "x", "y", "x"], "weight": 1.0})
+    out = preprocess(frame)
+    x, y = out.data.post_index()["x"], out.data.post_index()["y"]
+    assert out.features.trending[x] == pytest.approx(1.0)
+    assert out.features.trending[y] == pytest.approx(1 / 3)
+    assert np.all(out.features.created_hours == out.features.created_hours[0])

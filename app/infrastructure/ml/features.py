@@ -16,6 +16,7 @@ from app.infrastructure.ml.matrix import (
     decay_factor,
     hours_before,
     interaction_weights_column,
+    is_dated,
 )
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -58,17 +59,20 @@ def build_post_features(
     trending_half_life_hours: float = 72.0,
 ) -> PostFeatures:
     """Features for every matrix column; without a posts frame (external data) a post's creation
-    time is its first interaction and it has no author."""
+    time is its first interaction and it has no author. Without interaction timestamps a post
+    is created at `data.trained_at` and trending is plain engagement (nothing decays)."""
     n_posts = len(data.post_ids)
     index = pd.Index(data.post_ids.astype(str))
     codes = index.get_indexer(interactions["post_id"].astype(str))
     w = interaction_weights_column(interactions, weights).astype(np.float64)
     engagement = np.bincount(codes, weights=w, minlength=n_posts).astype(np.float64)
-    decay = decay_factor(hours_before(data.trained_at, interactions["created_at"]), trending_half_life_hours)
-    trending = np.bincount(codes, weights=w * decay, minlength=n_posts)
-    first_seen = np.full(n_posts, np.inf)
-    np.minimum.at(first_seen, codes, to_epoch_hours(interactions["created_at"]))
-    created = first_seen
+    trending = engagement.copy()
+    created = np.full(n_posts, np.inf)
+    if is_dated(interactions):
+        age = hours_before(data.trained_at, interactions["created_at"])
+        decayed = w * decay_factor(age, trending_half_life_hours)
+        trending = np.bincount(codes, weights=decayed, minlength=n_posts).astype(np.float64)
+        np.minimum.at(created, codes, to_epoch_hours(interactions["created_at"]))
     author_codes = np.full(n_posts, -1, dtype=np.int32)
     author_ids: npt.NDArray[np.object_] = np.empty(0, dtype=object)
     if posts is not None and not posts.empty:

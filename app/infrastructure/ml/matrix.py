@@ -17,6 +17,9 @@ FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {"view": 1.0, "click": 2.0, "like": 5.0, "share": 10.0}
+# The `trained_at` of data without timestamps (some external datasets): a fixed moment, so
+# nothing decays and every post is as old as every other.
+UNDATED_REFERENCE = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_HOUR = 3_600_000_000_000
 
 
@@ -52,6 +55,11 @@ def interaction_weights_column(interactions: pd.DataFrame, weights: Mapping[str,
     return table[kinds.cat.codes.to_numpy()]
 
 
+def is_dated(interactions: pd.DataFrame) -> bool:
+    """Whether the interactions carry timestamps (a created_at column)."""
+    return "created_at" in interactions.columns
+
+
 def hours_before(reference: datetime, timestamps: pd.Series) -> npt.NDArray[np.float64]:
     """Age in hours of each timestamp at `reference` (negative for later timestamps)."""
     ts = pd.to_datetime(timestamps, utc=True).astype("datetime64[ns, UTC]")
@@ -76,10 +84,11 @@ def build_interaction_matrix(
 ) -> InteractionMatrix:
     """Sum interaction weights per (user, post) into a CSR matrix, never a dense pivot.
 
-    `interactions` needs user_id, post_id, created_at and interaction_type (or weight).
-    Columns start with `post_ids` (posts nobody touched yet stay reachable by content and
-    recency), then any other post seen in the interactions. Decay is relative to the newest
-    interaction, which becomes `trained_at`.
+    `interactions` needs user_id, post_id and interaction_type (or weight), and usually
+    created_at. Columns start with `post_ids` (posts nobody touched yet stay reachable by
+    content and recency), then any other post seen in the interactions. Decay is relative to
+    the newest interaction, which becomes `trained_at`; without created_at nothing decays and
+    `trained_at` is UNDATED_REFERENCE.
     """
     if interactions.empty:
         raise ValueError("cannot build a matrix from zero interactions")
@@ -88,10 +97,12 @@ def build_interaction_matrix(
     seen = pd.Index(pd.unique(interactions["post_id"].astype(str)))
     all_posts = known.append(seen.difference(known, sort=False))
     post_codes = all_posts.get_indexer(pd.Index(interactions["post_id"].astype(str)))
-    created = pd.to_datetime(interactions["created_at"], utc=True)
-    trained_at = created.max().to_pydatetime()
     values = interaction_weights_column(interactions, weights)
-    values = values * decay_factor(hours_before(trained_at, created), half_life_hours)
+    trained_at = UNDATED_REFERENCE
+    if is_dated(interactions):
+        created = pd.to_datetime(interactions["created_at"], utc=True)
+        trained_at = created.max().to_pydatetime()
+        values = values * decay_factor(hours_before(trained_at, created), half_life_hours)
     coo = sp.coo_matrix(
         (values, (user_codes.astype(np.int32), post_codes.astype(np.int32))),
         shape=(len(user_uniques), len(all_posts)),

@@ -34,8 +34,9 @@ def preprocess(
 ) -> Preprocessed:
     """Build the CSR matrix (summed, optionally time-decayed weights), features and texts.
 
-    `interactions` needs user_id, post_id, created_at (tz-aware) and interaction_type or a
-    numeric weight column; posts and users are optional (external datasets have neither).
+    `interactions` needs user_id, post_id and interaction_type or a numeric weight column;
+    created_at (tz-aware) is optional (without it nothing decays, see build_interaction_matrix),
+    and so are posts and users (external datasets have neither).
     """
     cfg = config or KnnConfig()
     post_ids = posts["id"].astype(str).tolist() if posts is not None else []
