@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from app.infrastructure.ml.config import ENGINES, KnnConfig
 from app.infrastructure.ml.matrix import is_dated
-from app.infrastructure.ml.recommender import KnnRecommender
+from app.infrastructure.ml.recommender import KnnRecommender, canonical_id
 from training.datasets import FORMATS, load_source, parse_layout
 from training.metrics import ranking_metrics
 from training.splits import PROTOCOLS, split_interactions
@@ -67,6 +67,13 @@ class EvaluationSet:
     n_items: int
 
 
+def _indexed(ids: pd.Series, index: Mapping[str, int]) -> pd.Series:
+    """Each id's row or column in a model's index (keyed by canonical id), NaN when unknown."""
+    raw = ids.astype(str)
+    lookup = {value: index.get(canonical_id(value)) for value in raw.unique()}
+    return raw.map(lookup).astype("float64")
+
+
 def build_evaluation_set(
     matrix: sp.csr_matrix,
     user_index: Mapping[str, int],
@@ -80,18 +87,19 @@ def build_evaluation_set(
     """Relevant posts are a user's test posts that the model knows and, unless
     `keep_seen_relevant` (the msr protocol: every test row is relevant), that the user did not
     already touch in train; users left with none, or with no training post, are skipped."""
-    users = test["user_id"].astype(str).map(user_index)
-    posts = test["post_id"].astype(str).map(post_index)
+    users = _indexed(test["user_id"], user_index)
+    posts = _indexed(test["post_id"], post_index)
     known = users.notna() & posts.notna()
     u = users[known].to_numpy(dtype=np.int64)
     p = posts[known].to_numpy(dtype=np.int64)
     order = np.argsort(u, kind="stable")
     u, p = u[order], p[order]
-    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
     rows: list[int] = []
     seen: list[IntArray] = []
     relevant: list[IntArray] = []
-    for row, group in zip(u[starts].tolist(), np.split(p, starts[1:]), strict=True):
+    groups = np.split(p, starts[1:]) if len(u) else []
+    for row, group in zip(u[starts].tolist(), groups, strict=True):
         train_cols = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
         rel = (np.unique(group) if keep_seen_relevant else np.setdiff1d(group, train_cols)).astype(np.int32)
         if len(rel) and len(train_cols):
@@ -278,13 +286,15 @@ def fit_and_evaluate(
     progress: bool = False,
     engines: Sequence[str] = (),
     keep_seen_relevant: bool = False,
+    protocol: str = "temporal",
 ) -> dict[str, Any]:
     """Fit on train (each engine tuned on a validation cut of train first when asked) and
     evaluate on test: one model under "model", or with `engines` one model per engine under
     its name ("config" becomes "configs" when there are several; "tuning" is then per engine).
 
     Without post text (external data) the content weight is forced to 0, and without
-    timestamps the recency weight too; tuning needs timestamps (ValueError).
+    timestamps the recency weight too. Tuning cuts its validation part from train the way
+    `protocol` cut the test part (see training.tuning.validation_splitter).
     """
     cfg = config or KnnConfig()
     if posts is None:
@@ -294,13 +304,12 @@ def fit_and_evaluate(
     configs = {name: cfg.with_changes(engine=name) for name in engines} or {"model": cfg}
     trials: dict[str, list[dict[str, Any]]] = {}
     if tune:
-        from training.tuning import tune_on_validation  # tuning itself evaluates with this module
+        from training.tuning import tune_on_validation, validation_splitter
 
-        if not is_dated(train):
-            raise ValueError("tuning cuts train by time and this data has no timestamps")
+        splitter = validation_splitter(protocol, is_dated(train), seed)
         for name, engine_cfg in configs.items():
             configs[name], trials[name] = tune_on_validation(
-                train, posts, users, engine_cfg, seed=seed, progress=progress
+                train, posts, users, engine_cfg, splitter=splitter, seed=seed, progress=progress
             )
     models = {name: _fit(name, c, train, posts, users, progress) for name, c in configs.items()}
     result = evaluate_models(
@@ -353,8 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if train.empty or test.empty:
             raise ValueError(f"the {args.protocol} split left an empty side: more interactions are needed")
-        if args.tune and not is_dated(train):
-            raise ValueError("--tune cuts train by time and this data has no timestamps: drop --tune")
     except (OSError, ValueError) as error:
         print(f"evaluation failed: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -370,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=True,
         engines=tuple(dict.fromkeys(args.engine or ())),
         keep_seen_relevant=args.protocol == "msr",
+        protocol=args.protocol,
     )
     result["split"] = {"kind": args.protocol, "train": len(train), "test": len(test), "seed": seed}
     print(json.dumps(result, indent=2, default=str) if args.json else format_table(result, args.k))

@@ -12,6 +12,7 @@ import pytest
 
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.ml.config import KnnConfig
+from app.infrastructure.ml.recommender import canonical_id
 from training.datasets import load_interaction_file
 from training.evaluate import build_evaluation_set, fit_and_evaluate, format_table, main
 from training.metrics import average_precision, average_precision_at_k
@@ -156,13 +157,14 @@ def test_under_msr_every_test_post_is_relevant_even_one_seen_in_train() -> None:
     import scipy.sparse as sp
 
     matrix = sp.csr_matrix(model_matrix.to_numpy(dtype=np.float32))
-    users = {u: i for i, u in enumerate(model_matrix.index)}
-    posts = {p: i for i, p in enumerate(model_matrix.columns)}
+    users = {canonical_id(u): i for i, u in enumerate(model_matrix.index)}
+    posts = {canonical_id(p): i for i, p in enumerate(model_matrix.columns)}
     default = build_evaluation_set(matrix, users, posts, test)
     msr = build_evaluation_set(matrix, users, posts, test, keep_seen_relevant=True)
-    assert default.relevant[0].tolist() == [posts["z"]]
-    assert msr.relevant[0].tolist() == [posts["x"], posts["z"]]
-    assert msr.rows.tolist() == [users["a"]]  # c has no training post
+    x, z, a = posts[canonical_id("x")], posts[canonical_id("z")], users[canonical_id("a")]
+    assert default.relevant[0].tolist() == [z]
+    assert msr.relevant[0].tolist() == [x, z]
+    assert msr.rows.tolist() == [a]  # c has no training post
 
 
 def test_undated_data_is_evaluated_per_engine_with_recency_off() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -43,6 +43,16 @@ def as_uuid(value: str) -> UUID:
         return uuid5(NAMESPACE_URL, value)
 
 
+def canonical_id(value: object) -> str:
+    """The key a model indexes an id by: the id's UUID as text, so a model trained on integer
+    ids (external datasets) answers queries that carry the uuid5 of those ids."""
+    return str(as_uuid(str(value)))
+
+
+def _canonical_index(ids: Iterable[object]) -> dict[str, int]:
+    return {canonical_id(value): i for i, value in enumerate(ids)}
+
+
 def _epoch_hours(moment: datetime) -> float:
     return moment.timestamp() / 3600.0
 
@@ -78,12 +88,12 @@ class KnnRecommender:
         cfg = self.config
         self.trained_at = data.trained_at
         self.matrix_ = data.matrix
-        self.user_index_ = data.user_index()
-        self.post_index_ = data.post_index()
+        self.user_index_ = _canonical_index(data.user_ids)
+        self.post_index_ = _canonical_index(data.post_ids)
         self.post_uuids_ = [as_uuid(str(p)) for p in data.post_ids]
         self.features_ = features
-        self.author_index_ = features.author_index()
-        self.author_popularity_ = author_popularity_lookup(features)
+        self.author_index_ = _canonical_index(features.author_ids)
+        self.author_popularity_ = {canonical_id(a): p for a, p in author_popularity_lookup(features).items()}
         self.engine_ = _engine(cfg).fit(data.matrix, progress)
         self.content_: ContentScorer | None = None
         if texts is not None and cfg.blend_content > 0 and any(t.strip() for t in texts):
