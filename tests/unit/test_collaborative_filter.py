@@ -89,8 +89,13 @@ def rows_of(model: KnnRecommender, *users: str) -> set[int]:
     return {model.user_index_[str(uid(u))] for u in users}
 
 
+def knn(model: KnnRecommender) -> UserKnn:
+    assert isinstance(model.engine_, UserKnn)
+    return model.engine_
+
+
 def test_neighbours_are_the_users_with_the_same_taste(model: KnnRecommender) -> None:
-    neighbours, sims = model.engine_.neighbours_of(model.user_index_[str(uid("u1"))])
+    neighbours, sims = knn(model).neighbours_of(model.user_index_[str(uid("u1"))])
     assert set(neighbours.tolist()) == rows_of(model, "u2", "u3")
     assert np.all((sims > 0) & (sims <= 1))
 
@@ -133,7 +138,7 @@ def test_an_empty_history_gets_trending_posts(model: KnnRecommender) -> None:
 
 
 def test_an_unseen_user_is_folded_in_next_to_the_users_with_the_same_taste(model: KnnRecommender) -> None:
-    neighbours, _ = model.engine_.fold_in(
+    neighbours, _ = knn(model).fold_in(
         np.array([model.post_index_[str(uid(p))] for p in ("p5", "p6")], dtype=np.int32),
         np.array([5.0, 5.0], dtype=np.float32),
     )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app.domain.entities import Interaction, InteractionType, Reason
+from app.domain.entities import HistoryItem, Interaction, InteractionType, Reason
 from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender, as_uuid
@@ -49,7 +49,7 @@ def test_a_known_integer_user_is_found_without_a_history_newer_than_the_model() 
     model = KnnRecommender(KnnConfig(n_neighbors=2, blend_content=0.0)).fit(integer_frame())
     assert model.user_index_[str(as_uuid("1"))] >= 0
     stale = query_for(4, [20, 21])
-    old = [Interaction(h.id, h.user_id, h.post_id, h.kind, NOW - timedelta(days=4)) for h in stale.history]
+    old = [HistoryItem(h.post_id, h.kind, NOW - timedelta(days=4)) for h in stale.history]
     recs = model.recommend(RecommendationQuery(stale.user_id, old, stale.exclude, 10, NOW))
     assert recs[0].post_id == as_uuid("22")
 

@@ -33,7 +33,7 @@ class KnnConfig:
     users_per_item_cap: int = 1000
     max_fold_in_candidates: int = 2000
     # EASE: λ relative to the mean diagonal of the Gram matrix; the densest posts it inverts.
-    ease_l2: float = 50.0
+    ease_l2: float = 20.0
     ease_max_items: int = 10_000
     ease_keep_per_item: int = 256
     # Blend: final = (cf·w_cf + content·w_content + recency·w_recency) / Σw.
