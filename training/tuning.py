@@ -30,6 +30,9 @@ METRIC = "ndcg@10"
 MAX_NEIGHBOURS = 400
 SHARE_CUTOFFS = (1.0, 0.1, 0.03, 0.01)
 EASE_L2 = (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+# EASE's cost is the inverse (cubic in posts): trials invert the densest posts only. Its λ is
+# scaled over every engaged post, so the chosen value carries over to the full fit.
+TUNING_EASE_ITEMS = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,11 @@ class _Objective:
     def _model(self, cfg: KnnConfig) -> KnnRecommender:
         key = _fit_key(cfg)
         if key not in self.models:
-            fit_cfg = cfg.with_changes(n_neighbors=MAX_NEIGHBOURS) if cfg.engine == "user_knn" else cfg
+            fit_cfg = (
+                cfg.with_changes(n_neighbors=MAX_NEIGHBOURS)
+                if cfg.engine == "user_knn"
+                else cfg.with_changes(ease_max_items=min(cfg.ease_max_items, TUNING_EASE_ITEMS))
+            )
             self.models[key] = KnnRecommender(fit_cfg).fit(self.fit_part, self.posts, self.users)
         model = self.models[key]
         model.config = cfg

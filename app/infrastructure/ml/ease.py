@@ -49,8 +49,9 @@ def _sparsify_rows(dense: np.ndarray, keep: int) -> sp.csr_matrix:
 
 
 class Ease:
-    """Item-item EASE. `l2` is λ relative to the mean diagonal of the Gram matrix, so one
-    default carries across data sets of different density; scores are in [0, 1]."""
+    """Item-item EASE. `l2` is λ relative to the mean diagonal of the Gram matrix (a post's
+    mean squared engagement), so one default carries across data sets of different density;
+    scores are in [0, 1]."""
 
     def __init__(self, *, l2: float = 20.0, max_items: int = 10_000, keep_per_item: int = 256) -> None:
         self.l2 = l2
@@ -67,18 +68,20 @@ class Ease:
         self.kept_ = kept
         self.column_of_ = np.full(n_posts, -1, dtype=np.int32)
         self.column_of_[kept] = np.arange(n_kept, dtype=np.int32)
-        self.weights_ = self._solve(x[:, kept].tocsc(), n_kept)
+        # λ is scaled by the mean diagonal over every engaged post, not only the kept ones,
+        # so a fit with fewer posts (tuning) means the same regularisation.
+        diagonal = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+        scale = float(diagonal[diagonal > 0].mean()) if (diagonal > 0).any() else 1.0
+        self.weights_ = self._solve(x[:, kept].tocsc(), n_kept, self.l2 * scale)
         if progress is not None:
             progress(x.shape[0])
         return self
 
-    def _solve(self, xk: sp.csc_matrix, n_kept: int) -> sp.csr_matrix:
+    def _solve(self, xk: sp.csc_matrix, n_kept: int, lam: float) -> sp.csr_matrix:
         if n_kept == 0:
             return sp.csr_matrix((0, 0), dtype=np.float32)
         # Single precision halves memory and time; λ keeps the system well conditioned.
         gram = (xk.T @ xk).toarray().astype(np.float32)
-        diag = np.diag(gram)
-        lam = self.l2 * max(float(diag.mean()), 1e-9)
         gram[np.diag_indices_from(gram)] += lam
         factor, info = scipy.linalg.lapack.spotrf(gram, lower=0, overwrite_a=1)
         if info != 0:
