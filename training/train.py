@@ -17,13 +17,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from app.infrastructure.config import Settings
-from app.infrastructure.ml.config import KnnConfig
+from app.infrastructure.ml.config import ENGINES, KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender
 from app.infrastructure.ml.registry import ModelRegistry, ModelStatus, RegistryEntry
 from app.shared.exceptions import MlServiceError
 from training import gate
 from training.evaluate import fit_and_evaluate, format_table, split_interactions
 from training.export_model import export_model
+from training.gate import GATE_METRIC
 from training.sources import TrainingData, knn_config_from, load_database, load_file
 
 # (train, test) of one held-out split.
@@ -50,7 +51,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-tune",
         dest="tune",
         action="store_false",
-        help="skip tuning k, item weighting and the similarity exponent on a validation cut of train",
+        help="skip tuning each engine's settings and the blend on a validation cut of train",
+    )
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=ENGINES,
+        help="collaborative engine to fit (repeatable); the best on the held-out split is the candidate."
+        " Default: ML_MODEL__ENGINES (user_knn and ease)",
     )
     parser.add_argument("--tolerance", type=float, default=0.02, help="relative NDCG@10 drop the gate allows")
     parser.add_argument("--max-eval-users", type=int, default=5000, help="evaluate a sample of test users")
@@ -94,6 +102,35 @@ def evaluate_config(
         seed=args.seed,
         progress=True,
     )
+
+
+def evaluate_engines(
+    data: TrainingData, split: Split, config: KnnConfig, engines: Sequence[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Each engine (tuned when asked) on the same split; the one with the best NDCG@10 is the
+    candidate, reported under "model" and "config" as for one engine, the rest under "engines"."""
+    if len(engines) == 1:
+        return evaluate_config(data, split, config.with_changes(engine=engines[0]), args, tune=args.tune)
+    train, test = split
+    result = fit_and_evaluate(
+        train,
+        test,
+        data.posts,
+        data.users,
+        config,
+        tune=args.tune,
+        max_users=args.max_eval_users,
+        seed=args.seed,
+        progress=True,
+        engines=engines,
+    )
+    best = max(engines, key=lambda name: result[name][GATE_METRIC])
+    return {
+        "model": result[best],
+        "config": result["configs"][best],
+        "engines": {name: result[name] for name in engines},
+        **{key: result[key] for key in ("popularity", "random", "users", "items") if key in result},
+    }
 
 
 def judge(
@@ -157,8 +194,9 @@ def run(args: argparse.Namespace, settings: Settings) -> TrainingOutcome:
     registry = ModelRegistry(args.models_dir or settings.model.models_dir)
     step(f"evaluating on a held-out temporal split: {data.stats()['interactions']} interactions")
     split = split_interactions(data.interactions, "temporal", None, args.seed, 5)
-    evaluation = evaluate_config(data, split, base_config(settings), args, tune=args.tune)
-    print(format_table(evaluation), file=sys.stderr)
+    engines = tuple(dict.fromkeys(args.engine or settings.model.engines))
+    evaluation = evaluate_engines(data, split, base_config(settings), engines, args)
+    print(format_table({**evaluation.get("engines", {}), **evaluation}), file=sys.stderr)
     decision = judge(data, split, evaluation, registry.active_for(data.identity), args)
     config = KnnConfig(**evaluation["config"])
     step("fitting the final model on all interactions")

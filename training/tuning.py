@@ -44,8 +44,11 @@ class Budget:
 
 
 def budget_for(n_interactions: int) -> Budget:
-    """60 s at 100k interactions growing linearly to 10 minutes at 5M and beyond."""
-    seconds = 60.0 + 540.0 * min(max(n_interactions - 100_000, 0) / 4_900_000, 1.0)
+    """Per engine: 60 s at 100k interactions (less below, at least 10 s), growing linearly to
+    10 minutes at 5M and beyond."""
+    if n_interactions <= 100_000:
+        return Budget(seconds=max(10.0, 60.0 * n_interactions / 100_000), trials=60)
+    seconds = 60.0 + 540.0 * min((n_interactions - 100_000) / 4_900_000, 1.0)
     return Budget(seconds=seconds, trials=60)
 
 

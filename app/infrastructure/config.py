@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,9 +32,17 @@ class BlendWeights(BaseModel):
     recency: float = Field(0.1, ge=0)
 
 
+EngineName = Literal["user_knn", "ease"]
+
+
 class ModelSettings(BaseModel):
     models_dir: Path = PROJECT_ROOT / "models"
-    n_neighbors: int = Field(200, ge=1, le=1000)
+    n_neighbors: int = Field(100, ge=1, le=1000)
+    engines: list[EngineName] = Field(
+        default_factory=lambda: list[EngineName](["user_knn", "ease"]),
+        min_length=1,
+        description="engines training fits; the best on the held-out split is the candidate",
+    )
     recency_half_life_hours: float = Field(72.0, gt=0)
     reload_interval_seconds: float = Field(5.0, ge=0, description="0 disables the registry watch")
 
