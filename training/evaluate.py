@@ -268,8 +268,32 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tune", action="store_true", help="tune each engine on a validation cut of train first"
     )
+    parser.add_argument(
+        "--model",
+        choices=("default", "active"),
+        default="default",
+        help="active: the configuration of the model active for this data source in the registry",
+    )
+    parser.add_argument("--models-dir", type=Path, help="the registry's folder (default: models/)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser.parse_args(argv)
+
+
+def active_config(args: argparse.Namespace) -> KnnConfig:
+    """The active model's configuration for the data source the arguments name; ValueError
+    when that source has no active model."""
+    from app.infrastructure.config import Settings
+    from training.sources import active_config_for, database_source, file_source, knn_config_from
+
+    path = args.dataset or args.input
+    if path is not None:
+        identity = file_source(path)
+    else:
+        identity = database_source(args.database_url or Settings().database_url)
+    raw = active_config_for(args.models_dir or Settings().model.models_dir, identity)
+    if raw is None:
+        raise ValueError(f"no model is active for {identity.display}: train one with training.train")
+    return knn_config_from(raw)
 
 
 def fit_and_evaluate(
@@ -362,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if train.empty or test.empty:
             raise ValueError(f"the {args.protocol} split left an empty side: more interactions are needed")
+        config = active_config(args) if args.model == "active" else None
     except (OSError, ValueError) as error:
         print(f"evaluation failed: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -370,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         test,
         posts,
         users,
+        config,
         k_values=args.k,
         tune=args.tune,
         max_users=args.max_users,

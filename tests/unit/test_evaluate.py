@@ -12,7 +12,7 @@ import pytest
 
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.ml.config import KnnConfig
-from app.infrastructure.ml.recommender import canonical_id
+from app.infrastructure.ml.recommender import KnnRecommender, canonical_id
 from training.datasets import load_interaction_file
 from training.evaluate import build_evaluation_set, fit_and_evaluate, format_table, main
 from training.metrics import average_precision, average_precision_at_k
@@ -226,3 +226,26 @@ def test_the_cli_reads_the_service_database_by_default(
     assert main([]) == 1
     assert "no database" in capsys.readouterr().err
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_model_active_evaluates_the_active_configuration_of_that_data_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.infrastructure.ml.registry import ModelRegistry
+    from training.export_model import export_model
+    from training.sources import file_source
+
+    path = write_undated_csv(tmp_path / "ratings.csv", make_clustered(n_users=60))
+    models = tmp_path / "models"
+    args = ["--dataset", str(path), "--protocol", "msr", "--model", "active", "--models-dir", str(models)]
+    assert main([*args, "--json"]) == 1
+    assert "no model is active" in capsys.readouterr().err
+    active = KnnConfig(n_neighbors=7, similarity_exponent=1.5)
+    entry = export_model(
+        KnnRecommender(active), models_dir=models, config=active.as_dict(), metrics={}, data_stats={},
+        data_source=file_source(path),
+    )  # fmt: skip
+    ModelRegistry(models).promote(entry.version)
+    assert main([*args, "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["n_neighbors"], config["similarity_exponent"]) == (7, 1.5)
