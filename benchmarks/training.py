@@ -125,7 +125,7 @@ def _implicit_models(matrix: Any, eval_set: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_size(path: Path, eval_users: int, latency_users: int) -> dict[str, Any]:
+def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "user_knn") -> dict[str, Any]:
     from app.infrastructure.ml.config import KnnConfig
     from app.infrastructure.ml.recommender import KnnRecommender
     from data.io import load_frames
@@ -136,7 +136,7 @@ def run_size(path: Path, eval_users: int, latency_users: int) -> dict[str, Any]:
     frames = load_frames(path)
     train, test = temporal_split(frames.interactions)
     pre, prep_s = _timed(lambda: preprocess(train, frames.posts, frames.users))
-    model = KnnRecommender(KnnConfig())
+    model = KnnRecommender(KnnConfig(engine=engine))
     _, fit_s = _timed(lambda: model.fit_prepared(pre.data, pre.features, pre.texts))
     result, eval_s = _timed(lambda: evaluate_model(model, test, (5, 10), max_users=eval_users))
     rng = np.random.default_rng(0)
@@ -148,6 +148,7 @@ def run_size(path: Path, eval_users: int, latency_users: int) -> dict[str, Any]:
     fold_in = _latency_ms(model, _queries(frames.interactions, users.tolist(), now, 50, as_stranger=True))
     eval_set = build_evaluation_set(model.matrix_, model.user_index_, model.post_index_, test, eval_users, 0)
     return {
+        "engine": engine,
         "interactions": len(frames.interactions),
         "users": model.n_users,
         "posts": model.n_posts,
@@ -165,7 +166,8 @@ def run_size(path: Path, eval_users: int, latency_users: int) -> dict[str, Any]:
 
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     head = (
-        f"{'interactions':>12} {'users':>7} {'posts':>6} {'prep s':>7} {'fit s':>7} {'eval s':>7} "
+        f"{'engine':>8} {'interactions':>12} {'users':>7} {'posts':>6} {'prep s':>7} {'fit s':>7} "
+        f"{'eval s':>7} "
         f"{'rec p50/p99 ms':>15} {'fold-in p50/p99':>16} {'peak MB':>8} {'ndcg@10':>8} {'pop':>7} "
         f"{'x pop':>6} {'iKNN ndcg/fit':>14} {'ALS ndcg/fit':>14} {'x best':>6}"
     )
@@ -175,7 +177,8 @@ def format_rows(rows: Sequence[dict[str, Any]]) -> str:
         best = max(v["ndcg@10"] for v in imp.values())
         knn, als = imp["implicit item-KNN"], imp["implicit ALS"]
         lines.append(
-            f"{r['interactions']:>12,} {r['users']:>7} {r['posts']:>6} {r['preprocess_s']:>7.2f} "
+            f"{r['engine']:>8} {r['interactions']:>12,} {r['users']:>7} {r['posts']:>6} "
+            f"{r['preprocess_s']:>7.2f} "
             f"{r['fit_s']:>7.1f} {r['evaluate_s']:>7.1f} {r['known']['p50']:>7.2f}/{r['known']['p99']:<7.2f} "
             f"{r['fold_in']['p50']:>7.2f}/{r['fold_in']['p99']:<8.2f} {r['peak_mb']:>8.0f} "
             f"{nd['model']:>8.4f} "
@@ -192,24 +195,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ml_service_bench")
     parser.add_argument("--eval-users", type=int, default=5000, help="test users sampled for metrics")
     parser.add_argument("--latency-users", type=int, default=1000)
+    parser.add_argument("--engine", default="user_knn", help="the collaborative engine: user_knn or ease")
+    parser.add_argument("--threads", default=THREADS, help="BLAS/OpenMP threads for every library")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child process: one dataset
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(run_size(args.one, args.eval_users, args.latency_users)))
+        print(json.dumps(run_size(args.one, args.eval_users, args.latency_users, args.engine)))
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "OPENBLAS_NUM_THREADS": THREADS,
-        "OMP_NUM_THREADS": THREADS,
-        "MKL_NUM_THREADS": THREADS,
+        "OPENBLAS_NUM_THREADS": args.threads,
+        "OMP_NUM_THREADS": args.threads,
+        "MKL_NUM_THREADS": args.threads,
     }
     rows = []
     for n in args.sizes:
         path = _generate(n, args.workdir)
         cmd = [sys.executable, "-m", "benchmarks.training", "--one", str(path)]
         cmd += ["--eval-users", str(args.eval_users), "--latency-users", str(args.latency_users)]
+        cmd += ["--engine", args.engine]
         done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"done {n:,} interactions", file=sys.stderr, flush=True)
