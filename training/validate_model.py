@@ -91,14 +91,14 @@ def threshold_problems(metrics: dict[str, float], settings: Settings) -> list[st
 
 def validate(args: argparse.Namespace, settings: Settings) -> list[str]:
     registry = ModelRegistry(args.models_dir or settings.model.models_dir)
-    entry = registry.active()
+    data = load_file(args.input) if args.input else load_database(args.database_url or settings.database_url)
+    entry = registry.active_for(data.identity)
     if entry is None:
-        return [f"no active model in {registry.path}: run training.train first"]
+        return [f"no active model for {data.identity.display} in {registry.path}: run training.train first"]
     try:
         model = RegistryModelStore(registry).load(entry.version)
     except ModelUnavailable as error:
         return [f"model {entry.version} failed to load: {error}"]
-    data = load_file(args.input) if args.input else load_database(args.database_url or settings.database_url)
     cases = sample_users(data, args.users)
     print(f"validating {entry.version} on {len(cases)} users", file=sys.stderr)
     return sanity_problems(model, cases, datetime.now(UTC)) + threshold_problems(entry.metrics, settings)
