@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -32,6 +33,29 @@ THREADS = "1"  # two shared cores: one thread per library keeps the comparison f
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _fit_memory_mb(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """fn's result and the most resident memory it added above what the process held before."""
+    start, peak, done = _rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out = fn()
+    finally:
+        done.set()
+        sampler.join()
+    return out, max(peak[0], _rss_mb()) - start
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -137,7 +161,9 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
     train, test = temporal_split(frames.interactions)
     pre, prep_s = _timed(lambda: preprocess(train, frames.posts, frames.users))
     model = KnnRecommender(KnnConfig(engine=engine))
-    _, fit_s = _timed(lambda: model.fit_prepared(pre.data, pre.features, pre.texts))
+    (_, fit_s), fit_mb = _fit_memory_mb(
+        lambda: _timed(lambda: model.fit_prepared(pre.data, pre.features, pre.texts))
+    )
     result, eval_s = _timed(lambda: evaluate_model(model, test, (5, 10), max_users=eval_users))
     rng = np.random.default_rng(0)
     users = rng.choice(
@@ -154,6 +180,7 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
         "posts": model.n_posts,
         "preprocess_s": prep_s,
         "fit_s": fit_s,
+        "fit_mb": fit_mb,
         "evaluate_s": eval_s,
         "known": known,
         "fold_in": fold_in,
@@ -167,6 +194,7 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'engine':>8} {'interactions':>12} {'users':>7} {'posts':>6} {'prep s':>7} {'fit s':>7} "
+        f"{'fit MB':>7} "
         f"{'eval s':>7} "
         f"{'rec p50/p99 ms':>15} {'fold-in p50/p99':>16} {'peak MB':>8} {'ndcg@10':>8} {'pop':>7} "
         f"{'x pop':>6} {'iKNN ndcg/fit':>14} {'ALS ndcg/fit':>14} {'x best':>6}"
@@ -179,7 +207,8 @@ def format_rows(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{r['engine']:>8} {r['interactions']:>12,} {r['users']:>7} {r['posts']:>6} "
             f"{r['preprocess_s']:>7.2f} "
-            f"{r['fit_s']:>7.1f} {r['evaluate_s']:>7.1f} {r['known']['p50']:>7.2f}/{r['known']['p99']:<7.2f} "
+            f"{r['fit_s']:>7.1f} {r['fit_mb']:>7.0f} {r['evaluate_s']:>7.1f} "
+            f"{r['known']['p50']:>7.2f}/{r['known']['p99']:<7.2f} "
             f"{r['fold_in']['p50']:>7.2f}/{r['fold_in']['p99']:<8.2f} {r['peak_mb']:>8.0f} "
             f"{nd['model']:>8.4f} "
             f"{nd['popularity']:>7.4f} {nd['model'] / max(nd['popularity'], 1e-9):>6.2f} "

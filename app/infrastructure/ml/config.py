@@ -34,9 +34,9 @@ class KnnConfig:
     users_per_item_cap: int = 1000
     max_fold_in_candidates: int = 2000
     # EASE: λ relative to the mean diagonal of the Gram matrix; the densest posts it inverts.
-    ease_l2: float = 20.0
+    ease_l2: float = 30.0
     ease_max_items: int = 10_000
-    ease_keep_per_item: int = 256
+    ease_keep_per_item: int = 1024
     # Blend: final = (cf·w_cf + content·w_content + recency·w_recency) / Σw.
     blend_cf: float = 0.7
     blend_content: float = 0.2

@@ -53,7 +53,7 @@ class Ease:
     mean squared engagement), so one default carries across data sets of different density;
     scores are in [0, 1]."""
 
-    def __init__(self, *, l2: float = 20.0, max_items: int = 10_000, keep_per_item: int = 256) -> None:
+    def __init__(self, *, l2: float = 30.0, max_items: int = 10_000, keep_per_item: int = 1024) -> None:
         self.l2 = l2
         self.max_items = max_items
         self.keep_per_item = keep_per_item
