@@ -328,13 +328,16 @@ def fit_and_evaluate(
     configs = {name: cfg.with_changes(engine=name) for name in engines} or {"model": cfg}
     trials: dict[str, list[dict[str, Any]]] = {}
     if tune:
-        from training.tuning import tune_on_validation, validation_splitter
+        from training.tuning import Budget, budget_for, tune_on_validation, validation_splitter
 
         splitter = validation_splitter(protocol, is_dated(train), seed)
+        total = budget_for(len(train))  # shared by the engines
+        budget = Budget(seconds=total.seconds / len(configs), trials=total.trials)
         for name, engine_cfg in configs.items():
             configs[name], trials[name] = tune_on_validation(
-                train, posts, users, engine_cfg, splitter=splitter, seed=seed, progress=progress
-            )
+                train, posts, users, engine_cfg, budget=budget, splitter=splitter, seed=seed,
+                progress=progress,
+            )  # fmt: skip
     models = {name: _fit(name, c, train, posts, users, progress) for name, c in configs.items()}
     result = evaluate_models(
         models,

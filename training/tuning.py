@@ -47,7 +47,7 @@ class Budget:
 
 
 def budget_for(n_interactions: int) -> Budget:
-    """Per engine: 60 s at 100k interactions (less below, at least 10 s), growing linearly to
+    """In all: 60 s at 100k interactions (less below, at least 10 s), growing linearly to
     10 minutes at 5M and beyond."""
     if n_interactions <= 100_000:
         return Budget(seconds=max(10.0, 60.0 * n_interactions / 100_000), trials=60)
