@@ -38,7 +38,7 @@ from app.infrastructure.ml.matrix import build_interaction_matrix, is_dated
 from app.infrastructure.ml.recommender import KnnRecommender, canonical_id
 from data.io import load_frames
 from training.datasets import CsvLayout, load_interaction_file, parse_layout
-from training.evaluate import (
+from training.holdout import (
     EvaluationSet,
     Ranker,
     build_evaluation_set,

@@ -126,7 +126,7 @@ def _implicit_models(matrix: Any, eval_set: Any) -> dict[str, dict[str, float]]:
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import CosineRecommender, bm25_weight
 
-    from training.evaluate import evaluate_rankers
+    from training.holdout import evaluate_rankers
 
     user_items = matrix.tocsr().astype(np.float32)
     out = {}
@@ -153,7 +153,8 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
     from app.infrastructure.ml.config import KnnConfig
     from app.infrastructure.ml.recommender import KnnRecommender
     from data.io import load_frames
-    from training.evaluate import build_evaluation_set, evaluate_model
+    from training.evaluate import evaluate_model
+    from training.holdout import build_evaluation_set
     from training.preprocess import preprocess
     from training.splits import temporal_split
 

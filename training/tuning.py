@@ -21,7 +21,7 @@ import pandas as pd
 from app.infrastructure.ml.collaborative_filter import UserKnn
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender
-from training.evaluate import build_evaluation_set, evaluate_rankers, knn_ranker
+from training.holdout import build_evaluation_set, evaluate_rankers, knn_ranker
 from training.splits import msr_split, random_split, temporal_split
 
 Splitter = Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]

@@ -12,7 +12,7 @@ from app.domain.entities import HistoryItem, Interaction, InteractionType, Reaso
 from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender, as_uuid
-from training.evaluate import build_evaluation_set
+from training.holdout import build_evaluation_set
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
 # Users 1-3 like movies 10-12, users 4-6 like movies 20-22; user 1 has not seen 12.
