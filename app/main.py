@@ -1,4 +1,5 @@
-"""The FastAPI application: `uvicorn app.main:app`. Nothing is connected or loaded at import time."""
+"""The FastAPI application: `uvicorn --factory app.main:create_app`. Nothing is built, connected or
+loaded at import time."""
 
 from __future__ import annotations
 
@@ -90,6 +91,3 @@ def _document_api_key(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-app = create_app()

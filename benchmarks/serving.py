@@ -5,8 +5,9 @@
     uv run python -m benchmarks.serving --keep-state    # also keep the seeded database and model
 
 Seeds a throwaway PostgreSQL database with generated data, trains and promotes a model (which
-precomputes feeds for the most recently active users), starts `uvicorn app.main:app --workers 2`
-and, with the same server settings, a FastAPI app that returns a constant (the framework's floor).
+precomputes feeds for the most recently active users), starts
+`uvicorn --factory app.main:create_app --workers 2` and, with the same server settings, a FastAPI
+app that returns a constant (the framework's floor).
 A separate load-generator process (benchmarks/loadgen.py) then drives each scenario for a fixed
 time; the table shows each one's throughput as a fraction of the floor's at the same concurrency.
 """
@@ -233,14 +234,18 @@ def payloads(url: str, path: Path, sample: int) -> dict[str, list[str]]:
 class Server:
     """`uvicorn APP --workers N` on a free port; stopped by its pid."""
 
-    def __init__(self, app: str, env: Mapping[str, str], workers: int, log: Path) -> None:
+    def __init__(
+        self, app: str, env: Mapping[str, str], workers: int, log: Path, *, factory: bool = False
+    ) -> None:
         self.app, self.env, self.workers, self.log = app, env, workers, log
+        self.factory = factory
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        command = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [sys.executable, "-m", "uvicorn", *(["--factory"] if self.factory else []), self.app]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -437,7 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             **dict(setting.split("=", 1) for setting in args.service_env),
         }
         with (
-            Server("app.main:app", env, args.workers, RESULTS / "service.log") as service,
+            Server(
+                "app.main:create_app", env, args.workers, RESULTS / "service.log", factory=True
+            ) as service,
             Server("benchmarks.floor_app:app", {}, args.workers, RESULTS / "floor.log") as floor,
         ):
             # Rounds rather than back-to-back repeats: a noisy spell then hits every scenario.

@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _print_welcome(args.host, args.port, user)
     if args.no_serve:
         return 0
-    from cli.main import serve
+    from cli.serve import serve
 
     serve(args.host, args.port, workers=1, reload=False)
     return 0

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
 # Subcommands that hand their arguments to a module's main(argv).
@@ -24,15 +22,6 @@ PASS_THROUGH = {
     "validate": ("training.validate_model", "check the active model (the CI gate)"),
     "models": ("training.export_model", "list, promote, roll back and verify registered models"),
 }
-
-
-def serve(host: str, port: int, workers: int, reload: bool) -> None:
-    import uvicorn
-
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Each worker writes its metric samples here; /metrics adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ml-service-metrics-")
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload, log_config=None)
 
 
 def migrate() -> int:
@@ -94,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args)
     if args.command == "serve":
+        from cli.serve import serve
+
         serve(args.host, args.port, args.workers, args.reload)
         return 0
     if args.command == "migrate":

@@ -11,10 +11,6 @@ class NotFoundError(MlServiceError):
     """A requested entity does not exist (404)."""
 
 
-class UserNotFound(NotFoundError):
-    pass
-
-
 class InvalidInput(MlServiceError):
     """Input that passed schema validation but breaks a domain rule (422)."""
 
@@ -27,5 +23,5 @@ class ModelUnavailable(MlServiceError):
     """No usable model: missing, corrupt or failing verification (503 where a model is required)."""
 
 
-class IntegrityError(ModelUnavailable):
+class ChecksumMismatch(ModelUnavailable):
     """An artifact's sha256 does not match the registry: it is refused before unpickling."""

@@ -1,4 +1,5 @@
-"""A real `uvicorn app.main:app` in a child process, and polling with a deadline instead of sleeps."""
+"""A real `uvicorn --factory app.main:create_app` in a child process, and polling with a deadline
+instead of sleeps."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ class ServerProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--no-access-log"]
         if self._workers > 1:
             command += ["--workers", str(self._workers)]

@@ -15,7 +15,7 @@ from app.domain.ports import ModelStore, RecommendationQuery
 from app.infrastructure.ml.artifact import ModelArtifact, read_artifact, sha256_hex, write_artifact
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore, VersionedRecommender
 from app.infrastructure.ml.registry import DataSource, ModelRegistry, RegistryEntry
-from app.shared.exceptions import IntegrityError, ModelUnavailable, StorageUnavailable
+from app.shared.exceptions import ChecksumMismatch, ModelUnavailable, StorageUnavailable
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 POSTS = [uuid.UUID(int=n) for n in range(1, 4)]
@@ -106,7 +106,7 @@ def test_a_tampered_artifact_is_refused_with_both_hashes_in_the_message(tmp_path
     path = tmp_path / "model_v1.pkl"
     sha256 = write_artifact(make_artifact(), path)
     flip_a_byte(path)
-    with pytest.raises(IntegrityError) as raised:
+    with pytest.raises(ChecksumMismatch) as raised:
         read_artifact(path, sha256)
     message = str(raised.value)
     assert str(path) in message
@@ -120,7 +120,7 @@ def test_a_swapped_in_malicious_pickle_is_never_unpickled(tmp_path: Path) -> Non
     registered_sha256 = write_artifact(make_artifact(), path)
     malicious_sha256 = write_artifact(make_artifact(WritesMarker(marker)), path)
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ChecksumMismatch):
         read_artifact(path, registered_sha256)
     assert not marker.exists()
 
@@ -180,7 +180,7 @@ def test_the_store_refuses_an_unregistered_version(tmp_path: Path) -> None:
 def test_the_store_refuses_a_tampered_artifact(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
     flip_a_byte(publish(registry, "v1"))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ChecksumMismatch):
         RegistryModelStore(registry).load("v1")
 
 

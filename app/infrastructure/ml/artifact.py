@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.shared.exceptions import IntegrityError, ModelUnavailable
+from app.shared.exceptions import ChecksumMismatch, ModelUnavailable
 
 FORMAT_VERSION = 1
 PICKLE_PROTOCOL = 5
@@ -98,7 +98,7 @@ def read_artifact(path: Path, expected_sha256: str) -> ModelArtifact:
     """Read, verify and unpickle an artifact.
 
     The sha256 is checked before unpickling, because unpickling runs code. Raises
-    IntegrityError on a hash mismatch and ModelUnavailable when the file is missing,
+    ChecksumMismatch on a hash mismatch and ModelUnavailable when the file is missing,
     unreadable, not an artifact or of an unknown format version.
     """
     try:
@@ -113,7 +113,7 @@ def read_artifact(path: Path, expected_sha256: str) -> ModelArtifact:
         raise ModelUnavailable(f"model artifact {path} cannot be read: {exc}") from exc
     actual = sha256_hex(data)
     if actual != expected_sha256.strip().lower():
-        raise IntegrityError(
+        raise ChecksumMismatch(
             f"model artifact {path} does not match the registry: expected sha256 {expected_sha256}, "
             f"got {actual}. It was modified or corrupted after export and was NOT loaded; "
             "restore the original file, or re-export and promote a new version."

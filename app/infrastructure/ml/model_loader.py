@@ -96,7 +96,7 @@ class RegistryModelStore:
         return entry.version if entry is not None else None
 
     def load(self, version: str) -> VersionedRecommender:
-        """Load and verify `version`; raises ModelUnavailable (IntegrityError on a hash mismatch),
+        """Load and verify `version`; raises ModelUnavailable (ChecksumMismatch on a hash mismatch),
         also for a model trained on data other than this store's database."""
         entry = self._registry.get(version)
         if entry is None:
