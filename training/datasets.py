@@ -151,6 +151,8 @@ def load_csv(path: Path, layout: CsvLayout | None = None) -> pd.DataFrame:
         skiprows=layout.skip_rows,
         usecols=list(used),
         dtype=ids,
+        # MovieLens 1M separates with "::", which only the python parser reads.
+        engine="python" if sep is not None and len(sep) > 1 else "c",
     )
     return _frame(raw.rename(columns=used), path)
 

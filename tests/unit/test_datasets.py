@@ -57,6 +57,14 @@ def test_a_headerless_file_after_leading_lines_is_read_with_positional_names(tmp
     assert frame["weight"].tolist() == [13883.0, 5.0]
 
 
+def test_movielens_1m_ratings_dat_reads_with_a_two_character_separator(tmp_path: Path) -> None:
+    path = write(tmp_path, "1::1193::5::978300760\n1::661::3::978302109\n", "ratings.dat")
+    layout = parse_layout("user_id,post_id,weight,created_at", "::")
+    frame = load_interaction_file(path, "csv", layout)
+    assert frame["post_id"].tolist() == ["1193", "661"]
+    assert frame["created_at"].dt.year.tolist() == [2000, 2000]
+
+
 def test_movielens_u_data_still_reads(tmp_path: Path) -> None:
     frame = load_interaction_file(write(tmp_path, "196\t242\t3\t881250949\n", "u.data"), "movielens")
     assert frame["post_id"].tolist() == ["242"]
