@@ -169,6 +169,10 @@ UNSTORABLE = {
     "an infinite metadata number": ('"metadata": {"dwell": 1e999}', "metadata"),
     "a NaN metadata number": ('"metadata": {"dwell": NaN}', "metadata"),
     "a NUL character in the event id": ('"event_id": "e\\u0000"', "event_id"),
+    "a lone surrogate in a metadata value": ('"metadata": {"note": "\\ud800"}', "metadata"),
+    "a lone surrogate in a metadata key": ('"metadata": {"\\udfff": 1}', "metadata"),
+    "a lone surrogate deep in metadata": ('"metadata": {"a": [{"b": ["x\\ud800y"]}]}', "metadata"),
+    "a lone surrogate in the event id": ('"event_id": "e\\udc00"', "event_id"),
 }
 
 

@@ -75,8 +75,8 @@ class InteractionIn(BaseModel):
         None, description="when it happened; the server's time if absent"
     )
 
-    # PostgreSQL stores neither NUL characters nor non-finite numbers: refuse them here, per item,
-    # rather than fail the whole insert (and the valid items with it) in the database.
+    # PostgreSQL stores neither NUL characters, lone UTF-16 surrogates nor non-finite numbers:
+    # refuse them here, per item, rather than fail the whole insert (and the valid items with it).
     @field_validator("metadata")
     @classmethod
     def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -85,18 +85,26 @@ class InteractionIn(BaseModel):
 
     @field_validator("event_id")
     @classmethod
-    def _no_nul_in_event_id(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+    def _storable_event_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_text(value)
         return value
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (a lone UTF-16 surrogate such as \\ud800 is not)") from None
 
 
 def _check_storable(value: Any, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        _check_text(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("numbers must be finite")
