@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.e2e.conftest import Deployment, Population
 
@@ -195,3 +197,47 @@ def test_values_the_database_cannot_store_are_rejected_per_item(
     assert batch.status_code == 202, batch.text
     assert batch.json()["accepted"] == 1
     assert [(r["index"], r["field"]) for r in batch.json()["rejected"]] == [(0, field)]
+
+
+SPECIAL_TEXT = st.sampled_from(["\ud800", "x\udfffy", "a\x00b", "", "é✓😀", "\\u0000"])
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | SPECIAL_TEXT
+)
+METADATA = st.dictionaries(
+    st.text(max_size=5) | SPECIAL_TEXT,
+    st.recursive(
+        JSON_LEAVES,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(metadata=st.lists(METADATA, min_size=1, max_size=6))
+def test_every_item_of_a_batch_with_arbitrary_metadata_is_stored_or_listed(
+    client: httpx.Client, deployment: Deployment, population: Population, metadata: list[dict[str, Any]]
+) -> None:
+    user, post = population.active[0], population.post_ids[7]
+    events = [str(uuid.uuid4()) for _ in metadata]
+    items = [
+        {"user_id": str(user), "post_id": str(post), "interaction_type": "view", "event_id": e, "metadata": m}
+        for e, m in zip(events, metadata, strict=True)
+    ]
+    # ensure_ascii keeps lone surrogates as \\u escapes, the way a client's JSON encoder sends them.
+    body = json.dumps({"interactions": items}, ensure_ascii=True).encode()
+    response = client.post("/interactions/track", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    rejected = {r["index"] for r in answer["rejected"]}
+    assert answer["accepted"] + len(rejected) == len(items)
+    sql = "SELECT count(*) FROM user_interaction WHERE event_id = :e"
+    stored = [deployment.query(sql, e=e)[0][0] for e in events]
+    assert stored == [0 if i in rejected else 1 for i in range(len(events))]
