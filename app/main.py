@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # Observability is Prometheus (/metrics) and JSON logs. FastAPI's OpenTelemetry hooks
         # otherwise ask the global providers whether they are configured on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Starlette builds a trailing-slash redirect's Location from the Host header; a path
+        # with a stray slash is a 404 instead of a redirect to wherever Host says.
+        redirect_slashes=False,
     )
     register_error_handlers(app)
     app.include_router(recommendations.router)

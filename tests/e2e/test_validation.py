@@ -165,6 +165,14 @@ def test_a_wrong_method_is_a_json_405(client: httpx.Client) -> None:
     assert wrong.json()["error"] == "method_not_allowed"
 
 
+def test_a_trailing_slash_is_a_json_404_and_never_a_redirect_to_the_host_header(client: httpx.Client) -> None:
+    response = client.get("/health/", headers={"host": "evil.example"})
+
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.json()["error"] == "not_found"
+
+
 UNSTORABLE = {
     "a NUL character in a metadata value": ('"metadata": {"note": "a\\u0000b"}', "metadata"),
     "a NUL character in a metadata key": ('"metadata": {"a\\u0000": 1}', "metadata"),
