@@ -274,6 +274,19 @@ def test_a_corrupt_registry_keeps_the_served_model(tmp_path: Path) -> None:
     assert "registry" in (holder.last_error or "")
 
 
+def test_a_repaired_registry_clears_the_error_at_the_next_check(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    publish(registry, "v1")
+    holder.refresh()
+    good = registry.path.read_text()
+    registry.path.write_text("{ not json")
+    holder.refresh()
+    registry.path.write_text(good)
+    assert holder.refresh() is False
+    assert served_version(holder) == "v1"
+    assert holder.last_error is None
+
+
 def test_the_watch_thread_swaps_in_a_promotion_and_stops(tmp_path: Path) -> None:
     registry, holder, _ = make_holder(tmp_path)
     publish(registry, "v1")

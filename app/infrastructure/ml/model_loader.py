@@ -167,6 +167,7 @@ class ModelHolder:
                 return False
             current = self.current()
             if current is not None and current.version == version:
+                self._last_error = None  # the registry reads again and names the served model
                 return False
             if self._failed_recently(version):
                 return False
