@@ -153,7 +153,7 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
     from app.infrastructure.ml.config import KnnConfig
     from app.infrastructure.ml.recommender import KnnRecommender
     from data.io import load_frames
-    from training.evaluate import evaluate_model
+    from training.evaluate import evaluate_models
     from training.holdout import build_evaluation_set
     from training.preprocess import preprocess
     from training.splits import temporal_split
@@ -165,7 +165,7 @@ def run_size(path: Path, eval_users: int, latency_users: int, engine: str = "use
     (_, fit_s), fit_mb = _fit_memory_mb(
         lambda: _timed(lambda: model.fit_prepared(pre.data, pre.features, pre.texts))
     )
-    result, eval_s = _timed(lambda: evaluate_model(model, test, (5, 10), max_users=eval_users))
+    result, eval_s = _timed(lambda: evaluate_models({"model": model}, test, (5, 10), max_users=eval_users))
     rng = np.random.default_rng(0)
     users = rng.choice(
         test["user_id"].unique(), size=min(latency_users, test["user_id"].nunique()), replace=False

@@ -29,7 +29,6 @@ from app.infrastructure.ml.matrix import is_dated
 from app.infrastructure.ml.recommender import KnnRecommender
 from training.datasets import FORMATS, load_source, parse_layout
 from training.holdout import (
-    EvaluationSet,
     Ranker,
     build_evaluation_set,
     evaluate_rankers,
@@ -41,19 +40,11 @@ from training.splits import PROTOCOLS, split_interactions
 from training.tuning import Budget, budget_for, tune_on_validation, validation_splitter
 
 __all__ = [
-    "EvaluationSet",
-    "Ranker",
-    "build_evaluation_set",
-    "evaluate_model",
     "evaluate_models",
-    "evaluate_rankers",
     "fit_and_evaluate",
     "format_table",
-    "knn_ranker",
     "load_source",
     "main",
-    "popularity_ranker",
-    "random_ranker",
     "split_interactions",
 ]
 
@@ -91,30 +82,6 @@ def evaluate_models(
     result["users"] = len(eval_set.rows)
     result["items"] = eval_set.n_items
     return result
-
-
-def evaluate_model(
-    model: KnnRecommender,
-    test: pd.DataFrame,
-    k_values: Sequence[int] = (5, 10),
-    *,
-    baselines: bool = True,
-    max_users: int | None = None,
-    seed: int = 0,
-    progress: bool = False,
-    keep_seen_relevant: bool = False,
-) -> dict[str, Any]:
-    """evaluate_models for one model, reported under "model"."""
-    return evaluate_models(
-        {"model": model},
-        test,
-        k_values,
-        baselines=baselines,
-        max_users=max_users,
-        seed=seed,
-        progress=progress,
-        keep_seen_relevant=keep_seen_relevant,
-    )
 
 
 def format_table(result: Mapping[str, Any], k_values: Sequence[int] = (5, 10)) -> str:

@@ -14,7 +14,8 @@ from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.ml.config import KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender, canonical_id
 from training.datasets import load_interaction_file
-from training.evaluate import build_evaluation_set, fit_and_evaluate, format_table, main
+from training.evaluate import fit_and_evaluate, format_table, main
+from training.holdout import build_evaluation_set
 from training.metrics import average_precision, average_precision_at_k
 from training.splits import msr_split, random_split, temporal_split
 

@@ -33,9 +33,6 @@ class PostFeatures:
     engagement: FloatArray
     trending: FloatArray
 
-    def author_index(self) -> dict[str, int]:
-        return {str(a): i for i, a in enumerate(self.author_ids)}
-
 
 def _unit_log_scale(values: npt.NDArray[np.float64]) -> FloatArray:
     """log1p then divide by the max, so heavy tails still spread over [0, 1]."""
