@@ -21,6 +21,7 @@ from app.presentation.api.middleware import (
     RequestContextMiddleware,
 )
 from app.presentation.api.routers import health, interactions, recommendations
+from app.runtime import Runtime
 from app.shared.logging import configure_logging
 
 
@@ -31,15 +32,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         configure_logging(settings.log_level, settings.log_json)
         active = container or build_container(settings)
-        # Handlers run in anyio's thread pool; past this many, requests queue for a thread.
+        # Rankings run in anyio's thread pool; past this many, requests queue for a thread.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        active.start()
+        runtime = Runtime(active)
+        await runtime.start()
         try:
-            await active.open_event_loop_pools()
             yield {"container": active}
         finally:
-            await active.close_event_loop_pools()
-            active.close()
+            await runtime.stop()
 
     app = FastAPI(
         title="ml-service",

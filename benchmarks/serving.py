@@ -242,6 +242,7 @@ class Server:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.start_seconds = math.nan
 
     def __enter__(self) -> Server:
         command = [sys.executable, "-m", "uvicorn", *(["--factory"] if self.factory else []), self.app]
@@ -255,12 +256,14 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 120
+        started = time.monotonic()
+        deadline = started + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(f"{self.app} exited; see {self.log}")
             try:
                 if httpx.get(f"{self.base_url}/openapi.json", timeout=2).status_code == 200:
+                    self.start_seconds = time.monotonic() - started
                     return self
             except httpx.TransportError:
                 pass
@@ -404,8 +407,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting for the service, e.g. ML_LIST_MEMORY_USERS=0 to read every stored list"
-        " from the database",
+        help="a setting for the service, e.g. ML_KEPT_LISTS=0 to read every stored list from the database",
     )
     parser.add_argument(
         "--keep-state",
@@ -447,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ) as service,
             Server("benchmarks.floor_app:app", {}, args.workers, RESULTS / "floor.log") as floor,
         ):
+            step(f"service answering {service.start_seconds:.1f} s after start ({args.workers} workers)")
             # Rounds rather than back-to-back repeats: a noisy spell then hits every scenario.
             runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
             for round_ in range(1, args.repeat + 1):

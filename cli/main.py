@@ -7,6 +7,7 @@ uv run ml-service serve --workers 2
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
@@ -38,12 +39,13 @@ def cleanup() -> int:
     from app.application.use_cases.maintenance import DeleteExpiredRecommendations
     from app.infrastructure.clock import SystemClock
     from app.infrastructure.config import Settings
-    from app.infrastructure.db.engine import build_engine
-    from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
+    from app.infrastructure.db.stores import connected
 
-    engine = build_engine(Settings().database_url)
-    deleted = DeleteExpiredRecommendations(lambda: SqlAlchemyUnitOfWork(engine), SystemClock()).execute()
-    engine.dispose()
+    async def run() -> int:
+        async with connected(Settings().database_url) as stores:
+            return await DeleteExpiredRecommendations(stores.lists, SystemClock()).execute()
+
+    deleted = asyncio.run(run())
     print(f"deleted {deleted} expired recommendations")
     return 0
 

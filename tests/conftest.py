@@ -35,6 +35,12 @@ def _postgres_or_skip() -> str:
     return url
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Tests marked `anyio` run on asyncio only, the loop the service runs on."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """The server's maintenance database (from TEST_DATABASE_URL); tests must not write to it."""

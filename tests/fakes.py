@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
-from app.application.ports import KeptListState
 from app.domain.entities import (
     HistoryItem,
     Interaction,
@@ -20,7 +18,7 @@ from app.domain.entities import (
     StoredList,
     User,
 )
-from app.domain.ports import RecommendationQuery, Recommender
+from app.domain.ports import ListCheck, RecommendationQuery, Recommender
 
 
 class FixedClock:
@@ -45,75 +43,84 @@ def _add_new(rows: dict[UUID, Any], items: Iterable[Any]) -> int:
 
 
 class InMemoryUserRepository:
+    """`lookups` counts `existing_ids` calls: tracking a good batch should need none."""
+
     def __init__(self) -> None:
         self.rows: dict[UUID, User] = {}
+        self.lookups = 0
 
-    def add_many(self, users: Iterable[User]) -> int:
+    async def add_many(self, users: Iterable[User]) -> int:
         return _add_new(self.rows, users)
 
-    def get(self, user_id: UUID) -> User | None:
-        return self.rows.get(user_id)
-
-    def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
+    async def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
+        self.lookups += 1
         return {u for u in user_ids if u in self.rows}
 
 
 class InMemoryPostRepository:
+    """`lookups` counts `existing_ids` calls: tracking a good batch should need none."""
+
     def __init__(self) -> None:
         self.rows: dict[UUID, Post] = {}
+        self.lookups = 0
 
-    def add_many(self, posts: Iterable[Post]) -> int:
+    async def add_many(self, posts: Iterable[Post]) -> int:
         return _add_new(self.rows, posts)
 
-    def get_many(self, post_ids: Iterable[UUID]) -> list[Post]:
-        return [self.rows[p] for p in dict.fromkeys(post_ids) if p in self.rows]
-
-    def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
+    async def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
+        self.lookups += 1
         return {p for p in post_ids if p in self.rows}
 
-    def ids_by_author(self, author_id: UUID) -> set[UUID]:
+    async def ids_by_author(self, author_id: UUID) -> set[UUID]:
         return {p.id for p in self.rows.values() if p.author_id == author_id}
 
-    def created_since(self, since: datetime, limit: int) -> list[Post]:
+    async def created_since(self, since: datetime, limit: int) -> list[Post]:
         recent = [p for p in self.rows.values() if p.created_at >= since]
         recent.sort(key=lambda p: (-p.created_at.timestamp(), str(p.id)))
         return recent[:limit]
 
 
 class InMemoryInteractionRepository:
+    """`transactions` counts the `add_many` calls: each is one transaction in the database."""
+
     def __init__(self, users: InMemoryUserRepository, posts: InMemoryPostRepository) -> None:
         self.rows: list[Interaction] = []
+        self.transactions = 0
         self._users = users
         self._posts = posts
 
-    def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        ids = {i.id for i in self.rows}  # a batch sent again stores nothing twice
         event_ids = {i.event_id for i in self.rows if i.event_id is not None}
+        in_batch: set[str] = set()
         stored: set[UUID] = set()
         for interaction in interactions:
+            event_id = interaction.event_id
+            # As in the adapters, only the first of an event id in the batch is tried at all.
+            if event_id is not None:
+                if event_id in in_batch:
+                    continue
+                in_batch.add(event_id)
             if interaction.user_id not in self._users.rows or interaction.post_id not in self._posts.rows:
                 continue
-            if interaction.event_id is not None:
-                if interaction.event_id in event_ids:
-                    continue
-                event_ids.add(interaction.event_id)
+            if interaction.id in ids or event_id in event_ids:
+                continue
             self.rows.append(interaction)
+            ids.add(interaction.id)
+            if event_id is not None:
+                event_ids.add(event_id)
             stored.add(interaction.id)
+        self.transactions += 1
         return stored
 
-    def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
-        mine = [i for i in self.rows if i.user_id == user_id and (since is None or i.created_at >= since)]
-        return sorted(mine, key=lambda i: (i.created_at, str(i.id)))
+    async def history(self, user_id: UUID) -> list[HistoryItem]:
+        mine = sorted((i for i in self.rows if i.user_id == user_id), key=lambda i: (i.created_at, str(i.id)))
+        return [HistoryItem(i.post_id, i.kind, i.created_at) for i in mine]
 
-    def history(self, user_id: UUID) -> list[HistoryItem]:
-        return [HistoryItem(i.post_id, i.kind, i.created_at) for i in self.for_user(user_id)]
+    async def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        return self.seen(user_id)
 
-    def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
-        return self.seen_post_ids(user_id) & set(post_ids)
-
-    def seen_post_ids(self, user_id: UUID) -> set[UUID]:
-        return {i.post_id for i in self.rows if i.user_id == user_id}
-
-    def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+    async def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
         totals: dict[UUID, float] = {}
         for interaction in self.rows:
             if interaction.created_at >= since and interaction.post_id in self._posts.rows:
@@ -124,174 +131,81 @@ class InMemoryInteractionRepository:
             for pid, weight in totals.items()
         ]
 
-
-@dataclass
-class StoredRecommendation:
-    recommendation: Recommendation
-    model_version: str
-    generated_at: datetime
-    expires_at: datetime
+    def seen(self, user_id: UUID) -> set[UUID]:
+        """Synchronous, for the stored lists' `check`, which reads interactions too."""
+        return {i.post_id for i in self.rows if i.user_id == user_id}
 
 
-class InMemoryRecommendationRepository:
-    def __init__(self) -> None:
-        self.rows: dict[UUID, list[StoredRecommendation]] = {}
+class InMemoryStoredListRepository:
+    """One list per user, as the rows of `user_recommendation` are: storing one replaces all the
+    user's rows, whatever their model version. `transactions` counts the `store` calls."""
 
-    def fresh_list(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
-        fresh = [
-            s for s in self.rows.get(user_id, []) if s.model_version == model_version and s.expires_at > now
-        ]
-        if not fresh:
+    def __init__(self, interactions: InMemoryInteractionRepository) -> None:
+        self.rows: dict[UUID, StoredList] = {}
+        self.transactions = 0
+        self._interactions = interactions
+
+    async def read(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
+        stored = self.rows.get(user_id)
+        if stored is None or stored.model_version != model_version or stored.expires_at <= now:
             return None
-        return StoredList(
-            model_version,
-            max(s.generated_at for s in fresh),
-            min(s.expires_at for s in fresh),
-            tuple(s.recommendation for s in fresh),
-        )
+        return stored
 
-    def generated_at(self, user_id: UUID, model_version: str, now: datetime) -> datetime | None:
-        fresh = self.fresh_list(user_id, model_version, now)
-        return None if fresh is None else fresh.generated_at
+    async def check(
+        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
+    ) -> ListCheck:
+        stored = await self.read(user_id, model_version, now)
+        seen = self._interactions.seen(user_id) & set(post_ids)
+        return ListCheck(seen, None if stored is None else stored.generated_at)
 
-    def replace_for_user(
-        self,
-        user_id: UUID,
-        recommendations: Sequence[Recommendation],
-        *,
-        model_version: str,
-        generated_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        self.rows[user_id] = [
-            StoredRecommendation(r, model_version, generated_at, expires_at) for r in recommendations
-        ]
+    async def store(self, lists: Sequence[StoredList]) -> None:
+        if not lists:  # the database adapters open no transaction for nothing either
+            return
+        for stored in lists:
+            self.replace(stored)
+        self.transactions += 1
 
-    def delete_expired(self, now: datetime) -> int:
-        deleted = 0
-        for user_id, stored in list(self.rows.items()):
-            kept = [s for s in stored if s.expires_at > now]
-            deleted += len(stored) - len(kept)
-            self.rows[user_id] = kept
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [u for u, s in self.rows.items() if s.expires_at <= now]
+        # The database holds a row per post, so that is what is counted.
+        deleted = sum(len(self.rows[u].items) for u in expired)
+        for user_id in expired:
+            del self.rows[user_id]
         return deleted
 
+    def replace(self, stored: StoredList) -> None:
+        """Synchronous, for the writer, whose `save` may not block."""
+        if stored.items:
+            self.rows[stored.user_id] = stored
+        else:  # no rows left for the user: no list
+            self.rows.pop(stored.user_id, None)
+
+
+class InMemoryStoredListWriter:
+    """Stores each list at once (the real writer does so later), so a test's next request finds it;
+    `saved` is every list handed over."""
+
+    def __init__(self, lists: InMemoryStoredListRepository) -> None:
+        self.saved: list[StoredList] = []
+        self._lists = lists
+
+    def save(self, stored: StoredList) -> None:
+        self.saved.append(stored)
+        self._lists.replace(stored)
+
 
 @dataclass
-class InMemoryStore:
-    """The whole fake database; a unit of work snapshots nothing and commits by flag."""
+class InMemoryStores:
+    """The whole fake database, shaped like the real `Stores`."""
 
     users: InMemoryUserRepository = field(default_factory=InMemoryUserRepository)
     posts: InMemoryPostRepository = field(default_factory=InMemoryPostRepository)
     interactions: InMemoryInteractionRepository = field(init=False)
-    recommendations: InMemoryRecommendationRepository = field(init=False)
+    lists: InMemoryStoredListRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.interactions = InMemoryInteractionRepository(self.users, self.posts)
-        self.recommendations = InMemoryRecommendationRepository()
-
-
-class InMemoryRecommendationCache:
-    """Writes at once into the fake database, so a test's next request sees the stored list."""
-
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
-        self.saves = 0
-
-    def save(
-        self,
-        user_id: UUID,
-        recommendations: Sequence[Recommendation],
-        *,
-        model_version: str,
-        generated_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        self.saves += 1
-        self.store.recommendations.replace_for_user(
-            user_id,
-            recommendations,
-            model_version=model_version,
-            generated_at=generated_at,
-            expires_at=expires_at,
-        )
-
-
-class InMemoryKeptListReads:
-    """`KeptListReads` over the fake database; `calls` counts the questions asked."""
-
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
-        self.calls = 0
-
-    async def state(
-        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
-    ) -> KeptListState:
-        self.calls += 1
-        return KeptListState(
-            self.store.interactions.seen_among(user_id, post_ids),
-            self.store.recommendations.generated_at(user_id, model_version, now),
-        )
-
-
-class InMemoryInteractionWrites:
-    """`InteractionWrites` over the fake database; `calls` counts the statements sent."""
-
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
-        self.calls = 0
-
-    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
-        self.calls += 1
-        return self.store.interactions.add_many(interactions)
-
-    async def existing(
-        self, user_ids: Iterable[UUID], post_ids: Iterable[UUID]
-    ) -> tuple[set[UUID], set[UUID]]:
-        self.calls += 1
-        return self.store.users.existing_ids(user_ids), self.store.posts.existing_ids(post_ids)
-
-
-class InMemoryUnitOfWork:
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
-        self.users = store.users
-        self.posts = store.posts
-        self.interactions = store.interactions
-        self.recommendations = store.recommendations
-        self.committed = False
-        self.commits = 0
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    def commit(self) -> None:
-        self.committed = True
-        self.commits += 1
-
-    def rollback(self) -> None:
-        return None
-
-
-class InMemoryUnitOfWorkFactory:
-    """Hands out units of work over one store; `last` is the most recent, for assertions."""
-
-    def __init__(self, store: InMemoryStore | None = None) -> None:
-        self.store = store or InMemoryStore()
-        self.last: InMemoryUnitOfWork | None = None
-        self.opened = 0
-
-    def __call__(self) -> InMemoryUnitOfWork:
-        self.last = InMemoryUnitOfWork(self.store)
-        self.opened += 1
-        return self.last
+        self.lists = InMemoryStoredListRepository(self.interactions)
 
 
 class FakeRecommender:

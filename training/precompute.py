@@ -6,6 +6,7 @@ uv run python -m training.precompute --limit 5000
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import uuid
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from app.infrastructure.clock import SystemClock
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.orm import InteractionRow
-from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
+from app.infrastructure.db.stores import connected
 from app.infrastructure.ml.model_loader import RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
 from app.shared.exceptions import MlServiceError
@@ -49,17 +50,24 @@ def precompute_active_users(
                 .limit(limit)
             )
             users: list[uuid.UUID] = list(conn.scalars(stmt))
-        use_case = PrecomputeRecommendations(
-            lambda: SqlAlchemyUnitOfWork(engine),
-            model,
-            SystemClock(),
-            ttl=timedelta(seconds=settings.recommendation_ttl_seconds),
-            top_n=settings.precompute_top_n,
-        )
-        with tqdm(total=len(users), desc="precompute", file=sys.stderr) as bar:
-            return use_case.execute(users, progress=lambda n: bar.update(n))
     finally:
         engine.dispose()
+
+    async def run() -> int:
+        async with connected(database_url) as stores:
+            use_case = PrecomputeRecommendations(
+                posts=stores.posts,
+                interactions=stores.interactions,
+                lists=stores.lists,
+                model=model,
+                clock=SystemClock(),
+                ttl=timedelta(seconds=settings.recommendation_ttl_seconds),
+                top_n=settings.precompute_top_n,
+            )
+            with tqdm(total=len(users), desc="precompute", file=sys.stderr) as bar:
+                return await use_case.execute(users, progress=lambda n: bar.update(n))
+
+    return asyncio.run(run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

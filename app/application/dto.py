@@ -14,7 +14,7 @@ from app.domain.entities import InteractionType, Recommendation
 
 class Source(StrEnum):
     MODEL = "model"
-    PRECOMPUTED = "precomputed"
+    STORED = "precomputed"  # the API's name for a page of a stored list
     COLD_START = "cold_start"
 
 

@@ -90,8 +90,11 @@ class Recommendation:
 
 @dataclass(frozen=True, slots=True)
 class StoredList:
-    """A user's ranked list as stored with a TTL: every page is cut from it until it expires."""
+    """A user's ranked list as stored with a TTL: every page is cut from it until it expires.
 
+    A worker keeps recent ones in memory ("kept lists"); the database holds them all ("stored")."""
+
+    user_id: UUID
     model_version: str
     generated_at: datetime
     expires_at: datetime

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from app.domain.entities import (
@@ -27,136 +26,91 @@ class Clock(Protocol):
 
 
 class UserRepository(Protocol):
-    def add_many(self, users: Iterable[User]) -> int:
+    async def add_many(self, users: Iterable[User]) -> int:
         """Insert users, skipping ids that exist; returns how many were new."""
         ...
 
-    def get(self, user_id: UUID) -> User | None: ...
-
-    def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
+    async def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
         """The subset of the given ids that exist."""
         ...
 
 
 class PostRepository(Protocol):
-    def add_many(self, posts: Iterable[Post]) -> int:
+    async def add_many(self, posts: Iterable[Post]) -> int:
         """Insert posts, skipping ids that exist; returns how many were new."""
         ...
 
-    def get_many(self, post_ids: Iterable[UUID]) -> list[Post]: ...
+    async def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]: ...
 
-    def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]: ...
-
-    def ids_by_author(self, author_id: UUID) -> set[UUID]:
+    async def ids_by_author(self, author_id: UUID) -> set[UUID]:
         """Every post the user wrote (they are never recommended back to them)."""
         ...
 
-    def created_since(self, since: datetime, limit: int) -> list[Post]:
+    async def created_since(self, since: datetime, limit: int) -> list[Post]:
         """The newest posts created at or after `since`, newest first, at most `limit`."""
         ...
 
 
 class InteractionRepository(Protocol):
-    def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
         """Store the interactions whose user and post exist, one per `event_id` (a repeat inside
-        the batch, or of one stored before, is not stored). Returns the ids of those stored."""
+        the batch, or of one stored before, is not stored), in one transaction. Returns the ids
+        of those stored."""
         ...
 
-    def for_user(self, user_id: UUID, since: datetime | None = None) -> list[Interaction]:
-        """The user's interactions at or after `since` (all when None), oldest first."""
-        ...
-
-    def history(self, user_id: UUID) -> list[HistoryItem]:
+    async def history(self, user_id: UUID) -> list[HistoryItem]:
         """What ranking needs of each of the user's interactions, oldest first."""
         ...
 
-    def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+    async def seen_post_ids(self, user_id: UUID) -> set[UUID]:
         """Every post the user has interacted with, however long ago."""
         ...
 
-    def seen_among(self, user_id: UUID, post_ids: Sequence[UUID]) -> set[UUID]:
-        """The posts of `post_ids` the user has interacted with."""
-        ...
-
-    def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+    async def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
         """Summed interaction weight per post over interactions at or after `since`."""
         ...
 
 
-class RecommendationRepository(Protocol):
-    def fresh_list(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
+@dataclass(frozen=True, slots=True)
+class ListCheck:
+    """What the database says about a list a worker keeps: whether to serve it, and what to hide."""
+
+    seen: set[UUID]
+    """The list's posts the user has interacted with."""
+    generated_at: datetime | None
+    """When the user's stored list for the version was generated; None when none is stored."""
+
+
+class StoredListRepository(Protocol):
+    """Ranked lists stored in the database with a TTL, one per user."""
+
+    async def read(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
         """The user's stored list for this model version, best first, if it has not expired."""
         ...
 
-    def generated_at(self, user_id: UUID, model_version: str, now: datetime) -> datetime | None:
-        """When the list `fresh_list` would return was generated; None when there is none."""
+    async def check(
+        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
+    ) -> ListCheck:
+        """The seen posts among `post_ids` and when the stored list was generated, in one read."""
         ...
 
-    def replace_for_user(
-        self,
-        user_id: UUID,
-        recommendations: Sequence[Recommendation],
-        *,
-        model_version: str,
-        generated_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        """Replace every stored row of this user with these (upsert on (user_id, post_id))."""
+    async def store(self, lists: Sequence[StoredList]) -> None:
+        """Replace each list's user's stored rows with it, all in one transaction. The rows are a
+        cache: the commit need not wait for the disk."""
         ...
 
-    def delete_expired(self, now: datetime) -> int:
+    async def delete_expired(self, now: datetime) -> int:
         """Delete rows whose expires_at is at or before `now`; returns how many."""
         ...
 
 
-class RecommendationCache(Protocol):
-    """Where computed lists are kept for later requests."""
+class StoredListWriter(Protocol):
+    """Where computed lists go to be stored, after the request that computed them has answered."""
 
-    def save(
-        self,
-        user_id: UUID,
-        recommendations: Sequence[Recommendation],
-        *,
-        model_version: str,
-        generated_at: datetime,
-        expires_at: datetime,
-    ) -> None:
-        """Store the user's ranked list. It may complete after returning: the rows are a cache,
-        so a lost write costs one recomputation, never a wrong answer."""
+    def save(self, stored: StoredList) -> None:
+        """Hand the list over; never blocks. A lost write costs one recomputation, never a wrong
+        answer."""
         ...
-
-
-class UnitOfWork(Protocol):
-    """One transaction: commits only when told to, rolls back on exit otherwise."""
-
-    @property
-    def users(self) -> UserRepository: ...
-
-    @property
-    def posts(self) -> PostRepository: ...
-
-    @property
-    def interactions(self) -> InteractionRepository: ...
-
-    @property
-    def recommendations(self) -> RecommendationRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def rollback(self) -> None: ...
-
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +122,8 @@ class RecommendationQuery:
     exclude: frozenset[UUID]
     limit: int
     now: datetime
-    fresh_posts: Sequence[Post] = ()
+    new_posts: Sequence[Post] = ()
+    """Posts created since the model was trained, scored from their content."""
 
 
 class Recommender(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -72,17 +72,17 @@ class Settings(BaseSettings):
     )
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(5000, gt=0)
-    db_pool_size: int = Field(10, ge=3)
-    db_async_pool_size: int = Field(
+    db_pool_size: int = Field(
         4,
         ge=1,
-        description="PostgreSQL connections per worker, in each of two pools awaited on the event"
-        " loop: one for the read of a cached page, one for the writes of tracked batches",
+        description="PostgreSQL connections per worker in each of two pools: one for feed reads,"
+        " one for writes (tracked batches, stored lists)",
     )
     request_threads: int = Field(
         1,
         ge=1,
-        description="request handlers running in threads at once per worker; more wait their turn",
+        description="model rankings (and, on SQLite, database calls) running in threads at once"
+        " per worker; more wait their turn",
     )
     auto_migrate: bool = Field(
         True, description="migrate an embedded SQLite database at start; PostgreSQL is migrated by alembic"
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
 
     recommendation_ttl_seconds: int = Field(3600, ge=0, description="0 disables precomputed rows")
     precompute_top_n: int = Field(200, ge=1, le=1000)
-    list_memory_users: int = Field(
+    kept_lists: int = Field(
         2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
     )
     trending_window_hours: float = Field(72.0, gt=0)
@@ -107,18 +107,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
-
-    @model_validator(mode="after")
-    def _threads_fit_the_pool(self) -> Settings:
-        # A request waiting for a thread queues; one waiting for a connection times out (503), and
-        # connections past the pool's size are opened and closed per use (a backend fork each).
-        # Two of the pool's connections are left for the background writer and cleanup.
-        if self.request_threads > self.db_pool_size - 2:
-            raise ValueError(
-                f"ML_REQUEST_THREADS={self.request_threads} needs ML_DB_POOL_SIZE of at least"
-                f" {self.request_threads + 2} (it is {self.db_pool_size}): raise it or lower the threads"
-            )
-        return self
 
     @field_validator("database_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.domain.entities import Reason, Recommendation
-from app.infrastructure.db.engine import build_engine
-from app.infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork
+from app.domain.entities import Reason, Recommendation, StoredList
+from app.infrastructure.db.stores import connected
 from tests.e2e.conftest import Deployment, Population
 from tests.e2e.server import poll_until
 
@@ -49,21 +49,16 @@ def test_a_post_viewed_just_now_is_gone_from_the_next_feed(
 
 def store_list(deployment: Deployment, user: uuid.UUID, posts: list[uuid.UUID], model_version: str) -> None:
     """What the precompute job or another worker does: a newer list replaces the user's rows."""
-    engine = build_engine(deployment.database_url)
     now = datetime.now(UTC)
-    listed = [Recommendation(p, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)]
-    try:
-        with SqlAlchemyUnitOfWork(engine) as uow:
-            uow.recommendations.replace_for_user(
-                user,
-                listed,
-                model_version=model_version,
-                generated_at=now,
-                expires_at=now + timedelta(hours=1),
-            )
-            uow.commit()
-    finally:
-        engine.dispose()
+    listed = tuple(
+        Recommendation(p, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)
+    )
+
+    async def store() -> None:
+        async with connected(deployment.database_url) as stores:
+            await stores.lists.store([StoredList(user, model_version, now, now + timedelta(hours=1), listed)])
+
+    asyncio.run(store())
 
 
 def test_a_list_stored_anew_while_the_service_runs_is_served_on_the_next_request(

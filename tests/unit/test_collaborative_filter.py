@@ -155,7 +155,7 @@ def test_interactions_newer_than_the_model_change_a_known_users_neighbours(model
     assert recs[0].post_id == uid("p7")
 
 
-def test_fresh_posts_reach_users_through_content() -> None:
+def test_new_posts_reach_users_through_content() -> None:
     interactions, posts, users = make_frames()
     model = KnnRecommender(KnnConfig(n_neighbors=2)).fit(interactions, posts, users)
     fresh = [
@@ -174,7 +174,7 @@ def test_fresh_posts_reach_users_through_content() -> None:
             "football",
         ),
     ]
-    recs = model.recommend(query("u1", ["p1", "p2"], fresh_posts=fresh))
+    recs = model.recommend(query("u1", ["p1", "p2"], new_posts=fresh))
     ranked = [r.post_id for r in recs]
     assert uid("fresh-cooking") in ranked
     assert ranked.index(uid("fresh-cooking")) < ranked.index(uid("fresh-football"))

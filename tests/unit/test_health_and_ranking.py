@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from app.application.dto import HealthState
+from app.application.ports import DatabaseProbe
 from app.application.use_cases.health import CheckHealth
 from app.domain import ranking
 from app.domain.entities import PostEngagement, Reason, Recommendation
@@ -13,14 +14,15 @@ from app.shared.exceptions import StorageUnavailable
 from tests.fakes import FakeModelProvider, FakeRecommender, FixedClock
 
 
-def _ok() -> None:
+async def _ok() -> None:
     return None
 
 
-def _down() -> None:
+async def _down() -> None:
     raise StorageUnavailable("connection refused")
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("probe", "model", "expected"),
     [
@@ -29,11 +31,14 @@ def _down() -> None:
         (_down, FakeRecommender({}), HealthState.UNHEALTHY),
     ],
 )
-def test_health_reflects_database_and_model(probe, model, expected) -> None:  # type: ignore[no-untyped-def]
-    report = CheckHealth(probe, FakeModelProvider(model, last_error=None), FixedClock()).execute()
+async def test_health_reflects_database_and_model(
+    probe: DatabaseProbe, model: FakeRecommender | None, expected: HealthState
+) -> None:
+    report = await CheckHealth(probe, FakeModelProvider(model, last_error=None), FixedClock()).execute()
     assert report.status is expected
     assert report.model_loaded is (model is not None)
     assert report.database_ok is (probe is _ok)
+    assert report.database_error == (None if probe is _ok else "connection refused")
 
 
 def test_trending_prefers_recent_engagement_and_scales_scores_into_unit_range() -> None:

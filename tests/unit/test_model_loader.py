@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,28 +284,6 @@ def test_a_repaired_registry_clears_the_error_at_the_next_check(tmp_path: Path) 
     assert holder.refresh() is False
     assert served_version(holder) == "v1"
     assert holder.last_error is None
-
-
-def test_the_watch_thread_swaps_in_a_promotion_and_stops(tmp_path: Path) -> None:
-    registry, holder, _ = make_holder(tmp_path)
-    publish(registry, "v1")
-    holder.start_watch(0.01)
-    try:
-        deadline = time.monotonic() + 5
-        while served_version(holder) != "v1" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert served_version(holder) == "v1"
-    finally:
-        holder.stop()
-
-
-def test_a_zero_interval_disables_the_watch(tmp_path: Path) -> None:
-    registry, holder, _ = make_holder(tmp_path)
-    publish(registry, "v1")
-    holder.start_watch(0)
-    time.sleep(0.05)
-    holder.stop()
-    assert holder.current() is None
 
 
 # --- one database, its own models --------------------------------------------------------

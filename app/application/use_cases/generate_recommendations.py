@@ -1,4 +1,9 @@
-"""Generate a user's feed: fresh precomputed rows when there are some, else compute and store."""
+"""Generate a user's feed: a page of the user's stored list while it lasts, else a list computed now.
+
+Words used here and across the service: a *stored list* is a ranked list in the database with a
+TTL; a *kept list* is the copy of one a worker holds in memory; *computing* a list means ranking
+now, with the model (then storing it) or, without model or history, with trending posts.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from anyio import to_thread
+
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
-from app.application.ports import KeptListReads, ModelProvider, RecentLists
+from app.application.ports import KeptLists, ModelProvider
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
 from app.domain.entities import HistoryItem, Post, Recommendation, StoredList
 from app.domain.ports import (
     Clock,
-    RecommendationCache,
+    InteractionRepository,
+    ListCheck,
+    PostRepository,
     RecommendationQuery,
     Recommender,
-    UnitOfWork,
-    UnitOfWorkFactory,
+    StoredListRepository,
+    StoredListWriter,
 )
 
 logger = logging.getLogger(__name__)
@@ -28,167 +37,143 @@ logger = logging.getLogger(__name__)
 class RankingPolicy:
     ttl: timedelta
     top_n: int
-    fresh_posts_window: timedelta = timedelta(hours=48)
-    fresh_posts_limit: int = 500
+    new_posts_window: timedelta = timedelta(hours=48)
+    new_posts_limit: int = 500
     # Posts newer than the model are read at most this often per worker, not per request.
-    fresh_posts_cache: timedelta = timedelta(seconds=10)
+    new_posts_cache: timedelta = timedelta(seconds=10)
 
 
 class GenerateRecommendations:
     def __init__(
         self,
-        uow_factory: UnitOfWorkFactory,
+        *,
+        posts: PostRepository,
+        interactions: InteractionRepository,
+        lists: StoredListRepository,
+        writer: StoredListWriter,
+        kept: KeptLists,
         models: ModelProvider,
         trending: TrendingPosts,
-        cache: RecommendationCache,
-        recent: RecentLists,
         clock: Clock,
         policy: RankingPolicy,
-        kept_reads: KeptListReads | None = None,
     ) -> None:
-        self._uow_factory = uow_factory
+        self._posts = posts
+        self._interactions = interactions
+        self._lists = lists
+        self._writer = writer
+        self._kept = kept
         self._models = models
         self._trending = trending
-        self._cache = cache
-        self._recent = recent
-        # (when read, from when, the posts): replaced whole, so threads never see it half-made.
-        self._fresh: tuple[datetime, datetime, list[Post]] | None = None
         self._clock = clock
         self._policy = policy
-        self._kept_reads = kept_reads
+        # (when read, from when, the posts): the newest posts, shared by every request for a while.
+        self._new_posts: tuple[datetime, datetime, list[Post]] | None = None
 
-    async def execute_cached(self, command: GenerateRecommendationsCommand) -> RecommendationsResult | None:
-        """The page of a list this worker keeps, asking the database only what the user has seen
-        and whether a newer list was stored, in one read awaited on the event loop. None when
-        `execute` must run: no list kept for the user, one the user has seen to the end, a newer
-        list stored, or no asynchronous reads (the embedded SQLite default)."""
-        if self._kept_reads is None:
-            return None
+    async def execute(self, command: GenerateRecommendationsCommand) -> RecommendationsResult:
+        """Ranked posts for the user; never their own posts, never seen ones unless asked.
+
+        Only the database reads are awaited here; the model ranks in a worker thread."""
         now = self._clock.now()
         model = self._models.current()
-        version = model.version if model else None
-        if version is None or not self._cacheable(command):
-            return None
-        stored = self._recent.get(command.user_id, version, now)
-        if stored is None:
-            return None
-        state = await self._kept_reads.state(command.user_id, version, now, [r.post_id for r in stored.items])
-        if _replaced(stored, state.generated_at):
-            self._recent.discard(command.user_id)
-            return None
-        return self._stored_page(command, stored, state.seen, now)
-
-    def execute(self, command: GenerateRecommendationsCommand) -> RecommendationsResult:
-        """Ranked posts for the user; never their own posts, never seen ones unless asked."""
-        now = self._clock.now()
-        model = self._models.current()
-        version = model.version if model else None
-        cacheable = version is not None and self._cacheable(command)
-        with self._uow_factory() as uow:
-            if cacheable and version is not None:
-                stored = self._recent.get(command.user_id, version, now)
-                if stored is not None and _replaced(
-                    stored, uow.recommendations.generated_at(command.user_id, version, now)
-                ):
-                    self._recent.discard(command.user_id)
-                    stored = None
-                if stored is None:
-                    stored = uow.recommendations.fresh_list(command.user_id, version, now)
-                    if stored is not None:
-                        self._recent.put(command.user_id, stored)
-                if stored is not None:
-                    # Who has seen what always comes from the database: a post tracked a second
-                    # ago, on any worker, is left out.
-                    seen = uow.interactions.seen_among(command.user_id, [r.post_id for r in stored.items])
-                    result = self._stored_page(command, stored, seen, now)
-                    if result is not None:
-                        return result
-            never = frozenset(uow.posts.ids_by_author(command.user_id))
-            # The model folds in the history; otherwise the seen ids are all that is needed.
-            history = uow.interactions.history(command.user_id) if model else []
-            seen = {i.post_id for i in history} if model else uow.interactions.seen_post_ids(command.user_id)
-            exclude = never | seen if command.exclude_seen else never
-            # Always top_n long, computed or stored, so pages and totals do not depend on which
-            # request happened to compute the list.
-            ranked, source = self._compute(uow, model, command.user_id, history, exclude, self._policy.top_n)
-        # Cold-start lists are not stored: the user's first interactions must count at once.
-        if cacheable and ranked and source is Source.MODEL and version is not None:
-            expires_at = now + self._policy.ttl
-            self._recent.put(command.user_id, StoredList(version, now, expires_at, tuple(ranked)))
-            self._cache.save(
-                command.user_id,
-                ranked,
-                model_version=version,
-                generated_at=now,
-                expires_at=expires_at,
-            )
+        # Stored lists are ranked without seen posts, so they serve only exclude_seen requests.
+        storable = model is not None and command.exclude_seen and self._policy.ttl > timedelta(0)
+        if storable and model is not None:
+            result = await self._stored_page(command, model.version, now)
+            if result is not None:
+                return result
+        ranked, source = await self._computed(command, model, now)
+        if storable and model is not None and ranked and source is Source.MODEL:
+            # Cold-start lists are never stored: the user's first interactions must count at once.
+            stored = StoredList(command.user_id, model.version, now, now + self._policy.ttl, tuple(ranked))
+            self._kept.put(stored)
+            self._writer.save(stored)
         visible = ranking.without(ranked, command.exclude_post_ids)
-        page = ranking.page(visible, command.offset, command.limit)
-        return self._result(command, page, len(visible), version, now, source)
+        return self._result(command, visible, model.version if model else None, now, source)
 
-    def _cacheable(self, command: GenerateRecommendationsCommand) -> bool:
-        # Stored rows are ranked without seen posts, so they can only serve exclude_seen requests.
-        return command.exclude_seen and self._policy.ttl > timedelta(0)
-
-    def _stored_page(
-        self,
-        command: GenerateRecommendationsCommand,
-        stored: StoredList,
-        seen: set[UUID],
-        now: datetime,
+    async def _stored_page(
+        self, command: GenerateRecommendationsCommand, version: str, now: datetime
     ) -> RecommendationsResult | None:
+        """A page of the user's stored list (the kept copy, else the database's), without the
+        posts the user has seen since; None when there is none, or the user has seen it all."""
+        found = await self._stored_list(command.user_id, version, now)
+        if found is None:
+            return None
+        stored, seen = found
         visible = ranking.without(stored.items, command.exclude_post_ids | seen)
-        # A stored list the user has seen to the end is a miss: compute a new one.
         if not visible:
             return None
-        page = ranking.page(visible, command.offset, command.limit)
-        return self._result(command, page, len(visible), stored.model_version, now, Source.PRECOMPUTED)
+        return self._result(command, visible, version, now, Source.STORED)
+
+    async def _stored_list(
+        self, user_id: UUID, version: str, now: datetime
+    ) -> tuple[StoredList, set[UUID]] | None:
+        """The user's stored list, the kept copy unless the database holds a newer one, and the
+        posts of it the user has seen. Who has seen what always comes from the database: a post
+        tracked a second ago, on any worker, is left out."""
+        kept = self._kept.get(user_id, version, now)
+        if kept is not None:
+            check = await self._lists.check(user_id, version, now, _post_ids(kept))
+            if not _replaced(kept, check):
+                return kept, check.seen
+            self._kept.discard(user_id)
+        stored = await self._lists.read(user_id, version, now)
+        if stored is None:
+            return None
+        self._kept.put(stored)
+        check = await self._lists.check(user_id, version, now, _post_ids(stored))
+        return stored, check.seen
+
+    async def _computed(
+        self, command: GenerateRecommendationsCommand, model: Recommender | None, now: datetime
+    ) -> tuple[list[Recommendation], Source]:
+        """Always top_n long, so pages and totals do not depend on which request computed it."""
+        user_id = command.user_id
+        never = await self._posts.ids_by_author(user_id)
+        # The model folds in the history; otherwise the seen ids are all that is needed.
+        history: list[HistoryItem] = await self._interactions.history(user_id) if model else []
+        seen = {i.post_id for i in history} if model else await self._interactions.seen_post_ids(user_id)
+        exclude = frozenset(never | seen if command.exclude_seen else never)
+        if model is not None and history:
+            # Only posts the model has never seen need to be scored from their content.
+            since = max(model.trained_at, now - self._policy.new_posts_window)
+            query = RecommendationQuery(
+                user_id, history, exclude, self._policy.top_n, now, new_posts=await self._newest(since, now)
+            )
+            try:
+                return await to_thread.run_sync(model.recommend, query), Source.MODEL
+            except Exception:  # a faulty model degrades this answer to trending; it never fails it
+                logger.exception("model %s failed, serving trending", model.version)
+        trending = await self._trending.execute()
+        return ranking.without(trending, exclude)[: self._policy.top_n], Source.COLD_START
+
+    async def _newest(self, since: datetime, now: datetime) -> list[Post]:
+        """The newest posts created at or after `since`. A list read less than the cache time ago
+        from an earlier `since` holds them: the newest posts after `since` are its prefix."""
+        cached = self._new_posts
+        if cached is not None and cached[1] <= since and now - cached[0] < self._policy.new_posts_cache:
+            return [p for p in cached[2] if p.created_at >= since]
+        posts = await self._posts.created_since(since, self._policy.new_posts_limit)
+        self._new_posts = (now, since, posts)
+        return posts
 
     @staticmethod
     def _result(
         command: GenerateRecommendationsCommand,
-        page: list[Recommendation],
-        total: int,
+        visible: list[Recommendation],
         version: str | None,
         now: datetime,
         source: Source,
     ) -> RecommendationsResult:
-        return RecommendationsResult(command.user_id, page, total, version, now, source)
-
-    def _compute(
-        self,
-        uow: UnitOfWork,
-        model: Recommender | None,
-        user_id: UUID,
-        history: list[HistoryItem],
-        exclude: frozenset[UUID],
-        wanted: int,
-    ) -> tuple[list[Recommendation], Source]:
-        if model is not None and history:
-            now = self._clock.now()
-            # Only posts the model has never seen need to be scored from their content.
-            since = max(model.trained_at, now - self._policy.fresh_posts_window)
-            fresh = self._fresh_posts(uow, since, now)
-            query = RecommendationQuery(user_id, history, exclude, wanted, now, fresh_posts=fresh)
-            try:
-                return model.recommend(query), Source.MODEL
-            except Exception:  # a faulty model degrades this answer to trending; it never fails it
-                logger.exception("model %s failed, serving trending", model.version)
-        return ranking.without(self._trending.execute(), exclude)[:wanted], Source.COLD_START
-
-    def _fresh_posts(self, uow: UnitOfWork, since: datetime, now: datetime) -> list[Post]:
-        """The newest posts created at or after `since`. A list read less than the cache time ago
-        from an earlier `since` holds them: the newest posts after `since` are its prefix."""
-        cached = self._fresh
-        if cached is not None and cached[1] <= since and now - cached[0] < self._policy.fresh_posts_cache:
-            return [p for p in cached[2] if p.created_at >= since]
-        posts = uow.posts.created_since(since, self._policy.fresh_posts_limit)
-        self._fresh = (now, since, posts)
-        return posts
+        page = ranking.page(visible, command.offset, command.limit)
+        return RecommendationsResult(command.user_id, page, len(visible), version, now, source)
 
 
-def _replaced(kept: StoredList, stored_generated_at: datetime | None) -> bool:
-    """Whether the database holds a newer list than the one kept in memory (stored by another
-    worker or the precompute job). An older one, or none, means this worker's newer list is not
-    written yet (the cache writer runs in the background): the kept list stands."""
-    return stored_generated_at is not None and stored_generated_at > kept.generated_at
+def _replaced(kept: StoredList, check: ListCheck) -> bool:
+    """Whether the database holds a newer list than the kept one (stored by another worker or the
+    precompute job). An older one, or none, means this worker's newer list is not written yet (the
+    writer runs in the background): the kept list stands."""
+    return check.generated_at is not None and check.generated_at > kept.generated_at
+
+
+def _post_ids(stored: StoredList) -> list[UUID]:
+    return [r.post_id for r in stored.items]

@@ -14,11 +14,11 @@ class CheckHealth:
         self._models = models
         self._clock = clock
 
-    def execute(self) -> HealthReport:
+    async def execute(self) -> HealthReport:
         """Unhealthy without a database; degraded without a model (cold start only); else healthy."""
         database_error: str | None = None
         try:
-            self._probe()
+            await self._probe()
         except StorageUnavailable as error:
             database_error = str(error)
         model = self._models.current()

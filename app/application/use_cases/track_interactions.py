@@ -12,9 +12,8 @@ from app.application.dto import (
     TrackingResult,
     TrackInteractionsCommand,
 )
-from app.application.ports import InteractionWrites
 from app.domain.entities import Interaction
-from app.domain.ports import Clock, UnitOfWorkFactory
+from app.domain.ports import Clock, InteractionRepository, PostRepository, UserRepository
 from app.shared.ids import uuid7
 
 # Client clocks drift; an event further in the future than this is a bug, not drift.
@@ -26,44 +25,30 @@ class TrackInteractions:
 
     The store skips items whose user or post does not exist, so a batch of good items costs one
     statement; only items that were not stored are looked into, to say why.
-
-    With `writes` (PostgreSQL), `execute_on_loop` awaits the database on the event loop; without
-    it, `execute` runs in a worker thread through a unit of work.
     """
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, writes: InteractionWrites | None = None
+        self,
+        *,
+        interactions: InteractionRepository,
+        users: UserRepository,
+        posts: PostRepository,
+        clock: Clock,
     ) -> None:
-        self._uow_factory = uow_factory
+        self._interactions = interactions
+        self._users = users
+        self._posts = posts
         self._clock = clock
-        self._writes = writes
 
-    @property
-    def runs_on_loop(self) -> bool:
-        return self._writes is not None
-
-    def execute(self, command: TrackInteractionsCommand) -> TrackingResult:
+    async def execute(self, command: TrackInteractionsCommand) -> TrackingResult:
         batch = _Batch.of(command, self._clock.now())
-        with self._uow_factory() as uow:
-            stored = uow.interactions.add_many(batch.interactions) if batch.interactions else set()
-            missed = batch.missed(stored)
-            users = uow.users.existing_ids(i.user_id for i in missed) if missed else set()
-            posts = uow.posts.existing_ids(i.post_id for i in missed) if missed else set()
-            uow.commit()
-        return batch.result(stored, missed, users, posts)
-
-    async def execute_on_loop(self, command: TrackInteractionsCommand) -> TrackingResult:
-        if self._writes is None:
-            raise RuntimeError("no event-loop writes configured: call execute in a worker thread")
-        batch = _Batch.of(command, self._clock.now())
-        stored = await self._writes.add_many(batch.interactions) if batch.interactions else set()
+        stored = await self._interactions.add_many(batch.interactions) if batch.interactions else set()
         missed = batch.missed(stored)
         users: set[UUID] = set()
         posts: set[UUID] = set()
         if missed:
-            users, posts = await self._writes.existing(
-                (i.user_id for i in missed), (i.post_id for i in missed)
-            )
+            users = await self._users.existing_ids(i.user_id for i in missed)
+            posts = await self._posts.existing_ids(i.post_id for i in missed)
         return batch.result(stored, missed, users, posts)
 
 

@@ -28,9 +28,9 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
 
 
-# A pooled connection idle longer than this is pinged before use. Busy connections are not:
-# a ping per checkout was a third of a cached feed's round trips. A connection that died while
-# busy fails its statement, and SQLAlchemy then replaces every pooled connection.
+# A pooled PostgreSQL connection idle longer than this is pinged before use. Busy connections are
+# not, to spare a round trip per checkout: one that died while busy fails its statement, and
+# SQLAlchemy then replaces every pooled connection.
 IDLE_PING_SECONDS = 1.0
 
 
@@ -40,19 +40,14 @@ def build_engine(
     connect_timeout_seconds: float = 3.0,
     statement_timeout_ms: int = 5000,
     pool_size: int = 10,
-    autocommit: bool = False,
 ) -> Engine:
-    """An engine whose failures surface within bounded time instead of hanging a request.
-
-    `autocommit=True` is for reads only: no BEGIN and no ROLLBACK round trips. It has a pool of
-    its own, because switching a pooled connection's isolation level costs a round trip too.
-    """
+    """An engine whose failures surface within bounded time instead of hanging: the service's
+    SQLite database, and the batch jobs (seed, train, precompute) on either database."""
     url = make_url(normalise_url(database_url))
-    isolation = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.get_backend_name() == "sqlite":
         ensure_sqlite_directory(database_url)
         engine = create_engine(
-            url, connect_args={"timeout": connect_timeout_seconds, "check_same_thread": False}, **isolation
+            url, connect_args={"timeout": connect_timeout_seconds, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -66,7 +61,6 @@ def build_engine(
             "connect_timeout": max(1, round(connect_timeout_seconds)),
             "options": f"-c statement_timeout={statement_timeout_ms}",
         },
-        **isolation,
     )
     event.listen(engine, "checkout", _ping_if_idle)
     event.listen(engine, "checkin", _mark_idle)

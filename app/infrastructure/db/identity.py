@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.orm import ServiceMetaRow
-from app.infrastructure.db.unit_of_work import translate
+from app.infrastructure.db.sqlite import translate
 from app.shared.exceptions import StorageUnavailable
 
 DATABASE_ID_KEY = "database_id"

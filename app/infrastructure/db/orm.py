@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     Uuid,
     text,
@@ -26,8 +27,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.shared.ids import uuid7
 
-# JSONB on PostgreSQL, JSON (text) on SQLite.
-JsonType = JSON().with_variant(JSONB(), "postgresql")
+# JSONB on PostgreSQL, JSON (text) on SQLite; None is SQL NULL (as the seeder writes it), not JSON null.
+JsonType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that binds every aware value in UTC.
+
+    SQLite stores a datetime's wall clock and drops its offset, and compares the text: a time
+    sent at +02:00 was stored two hours late. In UTC, a naive value read back is UTC (see
+    mappers.aware). PostgreSQL's timestamptz stores the instant either way."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
 class Base(DeclarativeBase):
@@ -42,7 +57,7 @@ class UserRow(Base):
     username: Mapped[str] = mapped_column(String(64), nullable=False)
     display_name: Mapped[str] = mapped_column(String(128), nullable=False)
     follower_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 class PostRow(Base):
@@ -59,7 +74,7 @@ class PostRow(Base):
     content: Mapped[str] = mapped_column(Text, nullable=False)
     topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hashtags: Mapped[list[str]] = mapped_column(JsonType, nullable=False, default=list, server_default="[]")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 class InteractionRow(Base):
@@ -98,7 +113,7 @@ class InteractionRow(Base):
     # "metadata" is reserved on declarative classes, so the attribute has another name.
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType, nullable=True)
     event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 class RecommendationRow(Base):
@@ -116,8 +131,8 @@ class RecommendationRow(Base):
     reason: Mapped[str] = mapped_column(String(32), nullable=False)
     model_version: Mapped[str] = mapped_column(String(64), nullable=False)
     rank: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
-    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    generated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
 # Defined after the class: the DESC ordering needs the column object.

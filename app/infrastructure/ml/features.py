@@ -117,7 +117,7 @@ def _author_popularity(
 
 
 def author_popularity_lookup(features: PostFeatures) -> dict[str, float]:
-    """Author id → popularity in [0, 1], for posts created after training (fresh posts)."""
+    """Author id → popularity in [0, 1], for posts created after training (new posts)."""
     best: dict[str, float] = {}
     for code, pop in zip(features.author_codes.tolist(), features.author_popularity.tolist(), strict=True):
         if code >= 0:

@@ -140,8 +140,6 @@ class ModelHolder:
         self._failed: tuple[str, float] | None = None
         self._swap_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def current(self) -> Recommender | None:
         with self._swap_lock:
@@ -183,29 +181,6 @@ class ModelHolder:
             self._last_error = None
             logger.info("serving model version %s", version)
             return True
-
-    def start_watch(self, interval_seconds: float) -> None:
-        """Poll the registry every `interval_seconds` in a daemon thread; <= 0 disables it."""
-        if interval_seconds <= 0 or (self._thread is not None and self._thread.is_alive()):
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._watch, args=(interval_seconds,), name="model-registry-watch", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout_seconds: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_seconds)
-            self._thread = None
-
-    def _watch(self, interval_seconds: float) -> None:
-        while not self._stop.wait(interval_seconds):
-            try:
-                self.refresh()
-            except Exception:  # the watch must outlive any single failure
-                logger.exception("model refresh failed; retrying on the next poll")
 
     def _active_version(self) -> str | None:
         try:

@@ -122,8 +122,8 @@ class KnnRecommender:
         )
         exclude = [self.post_index_[key] for key in map(str, query.exclude) if key in self.post_index_]
         own = self.author_index_.get(str(query.user_id), -1)
-        fresh = [p for p in query.fresh_posts if p.id not in query.exclude and p.author_id != query.user_id]
-        fresh = [p for p in fresh if str(p.id) not in self.post_index_]
+        new_posts = [p for p in query.new_posts if p.id not in query.exclude and p.author_id != query.user_id]
+        new_posts = [p for p in new_posts if str(p.id) not in self.post_index_]
         if not query.history:
             keys, scores, reasons = self._trending(np.asarray(exclude, dtype=np.int32), own, query.limit)
         else:
@@ -139,13 +139,13 @@ class KnnRecommender:
                 query.now,
                 np.asarray(exclude, dtype=np.int32),
                 query.limit,
-                fresh,
+                new_posts,
                 own,
             )
         # Plain Python numbers first: converting numpy scalars one by one cost half of this loop.
         uuids = self.post_uuids_
         return [
-            Recommendation(uuids[k] if k >= 0 else fresh[-1 - k].id, s, r)
+            Recommendation(uuids[k] if k >= 0 else new_posts[-1 - k].id, s, r)
             for k, s, r in zip(np.asarray(keys).tolist(), np.asarray(scores).tolist(), reasons, strict=True)
         ]
 

@@ -116,7 +116,7 @@ class ApiKeyMiddleware:
     """Requests under `protected` paths must carry the key in X-API-Key or as a Bearer token.
 
     Checked here rather than as a FastAPI dependency, which validated both headers with pydantic
-    on every request: a fifth of a stored page's CPU time.
+    on every request (docs/decisions.md).
     """
 
     def __init__(self, app: ASGIApp, key: str, protected: tuple[str, ...]) -> None:

@@ -17,9 +17,9 @@ Health = Annotated[CheckHealth, Depends(get_health)]
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def health(use_case: Health) -> Response:
+async def health(use_case: Health) -> Response:
     """healthy; degraded (no model: cold start only); unhealthy (no database: 503)."""
-    report = use_case.execute()
+    report = await use_case.execute()
     body = HealthResponse(
         status=report.status.value,
         timestamp=report.timestamp,
@@ -34,15 +34,14 @@ def health(use_case: Health) -> Response:
 
 @router.get("/health/live")
 async def live() -> dict[str, str]:
-    """The process answers: restart it only when this fails. On the event loop, so a liveness
-    probe never queues behind handlers waiting for the database."""
+    """The process answers: restart it only when this fails."""
     return {"status": "alive"}
 
 
 @router.get("/health/ready")
-def ready(use_case: Health) -> JSONResponse:
+async def ready(use_case: Health) -> JSONResponse:
     """Ready for traffic when the database answers (without a model it serves cold start)."""
-    report = use_case.execute()
+    report = await use_case.execute()
     ok = report.database_ok
     return JSONResponse({"status": "ready" if ok else "not_ready"}, status_code=200 if ok else 503)
 

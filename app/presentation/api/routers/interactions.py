@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.application.dto import InteractionInput, RejectedItem, TrackInteractionsCommand
 from app.application.use_cases.track_interactions import TrackInteractions
@@ -30,12 +29,7 @@ async def track(
     use_case: Annotated[TrackInteractions, Depends(get_track)],
 ) -> Response:
     """One interaction, or a batch of up to 500; each bad item is reported, the good ones stored."""
-    command = _command(body)
-    # PostgreSQL is awaited on the event loop; the embedded database is written in the threadpool.
-    if use_case.runs_on_loop:
-        result = await use_case.execute_on_loop(command)
-    else:
-        result = await run_in_threadpool(use_case.execute, command)
+    result = await use_case.execute(_command(body))
     metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
     metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
     metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))

@@ -5,7 +5,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
@@ -60,12 +59,8 @@ async def _measured(
     use_case: GenerateRecommendations, command: GenerateRecommendationsCommand
 ) -> RecommendationsResult:
     started = time.perf_counter()
-    # A page of a list this worker keeps is served on the event loop; reading a list from the
-    # database or running the model happens in the threadpool.
-    result = await use_case.execute_cached(command)
-    if result is None:
-        result = await run_in_threadpool(use_case.execute, command)
-    lookup = ("hit" if result.source is Source.PRECOMPUTED else "miss") if command.exclude_seen else None
+    result = await use_case.execute(command)
+    lookup = ("hit" if result.source is Source.STORED else "miss") if command.exclude_seen else None
     seconds = time.perf_counter() - started
     metrics.observe_recommendations(str(result.source), len(result.recommendations), seconds, lookup)
     return result

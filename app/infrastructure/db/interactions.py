@@ -1,0 +1,168 @@
+"""Interactions: PostgreSQL (asyncpg) and SQLite (SQLAlchemy Core) adapters of
+`InteractionRepository`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from sqlalchemy import Connection, Table, bindparam, func, select
+
+from app.domain.entities import HistoryItem, Interaction, InteractionType, PostEngagement
+from app.infrastructure.db import mappers
+from app.infrastructure.db.orm import InteractionRow, PostRow
+from app.infrastructure.db.postgres import MissingReference, PostgresPool
+from app.infrastructure.db.sqlite import SqliteDatabase, existing, insert_new
+from app.infrastructure.db.users import USERS
+
+INTERACTIONS = cast(Table, InteractionRow.__table__)
+POSTS = cast(Table, PostRow.__table__)
+
+# A batch is seven array parameters ($1..$7, in the order of `_columns`), sent in binary to a
+# statement prepared once per connection.
+_INSERT = (
+    "INSERT INTO user_interaction (id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
+    " SELECT v.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::varchar[], $5::jsonb[],"
+    " $6::varchar[], $7::timestamptz[]) AS v(id, user_id, post_id, interaction_type, metadata,"
+    " event_id, created_at) ON CONFLICT DO NOTHING RETURNING id"
+)
+# The same, leaving out rows whose user or post does not exist instead of failing.
+_INSERT_KNOWN = (
+    "INSERT INTO user_interaction (id, user_id, post_id, interaction_type, metadata, event_id, created_at)"
+    " SELECT v.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::varchar[], $5::jsonb[],"
+    " $6::varchar[], $7::timestamptz[]) AS v(id, user_id, post_id, interaction_type, metadata,"
+    " event_id, created_at)"
+    " WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = v.user_id)"
+    " AND EXISTS (SELECT 1 FROM posts p WHERE p.id = v.post_id)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+# Index-only: the (user_id, created_at) index carries post_id and interaction_type.
+_HISTORY = (
+    "SELECT post_id, interaction_type, created_at FROM user_interaction"
+    " WHERE user_id = $1 ORDER BY created_at"
+)
+_SEEN = "SELECT DISTINCT post_id FROM user_interaction WHERE user_id = $1"
+_ENGAGEMENT = (
+    "SELECT i.post_id, p.author_id, p.created_at, i.interaction_type, count(*)"
+    " FROM user_interaction i JOIN posts p ON p.id = i.post_id WHERE i.created_at >= $1"
+    " GROUP BY i.post_id, p.author_id, p.created_at, i.interaction_type"
+)
+
+
+class PostgresInteractions:
+    """Reads on the feed's pool; a tracked batch on a pool of its own, so a burst of batches
+    never makes a feed page wait for a connection."""
+
+    def __init__(self, reads: PostgresPool, writes: PostgresPool) -> None:
+        self._reads = reads
+        self._writes = writes
+
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        kept = first_per_event_id(interactions)
+        if not kept:
+            return set()
+        columns = _columns(kept)
+        try:
+            # Users and posts exist in nearly every batch, and the foreign keys check them anyway:
+            # the statement that skips unknown ones (two more index lookups a row) runs only when
+            # they fail the first.
+            rows = await self._writes.fetch(_INSERT, *columns)
+        except MissingReference:
+            rows = await self._writes.fetch(_INSERT_KNOWN, *columns)
+        stored: set[UUID] = {row[0] for row in rows}
+        # The ids are ours, so a statement repeated after a lost connection stores nothing twice.
+        return {i.id for i in kept if i.id in stored}
+
+    async def history(self, user_id: UUID) -> list[HistoryItem]:
+        rows = await self._reads.fetch(_HISTORY, user_id)
+        return [HistoryItem(p, InteractionType(k), t) for p, k, t in rows]
+
+    async def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        return {row[0] for row in await self._reads.fetch(_SEEN, user_id)}
+
+    async def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+        return _engagement(await self._reads.fetch(_ENGAGEMENT, since), weights)
+
+
+def _columns(interactions: Sequence[Interaction]) -> tuple[list[Any], ...]:
+    return (
+        [i.id for i in interactions],
+        [i.user_id for i in interactions],
+        [i.post_id for i in interactions],
+        [i.kind.value for i in interactions],
+        [json.dumps(dict(i.metadata)) if i.metadata else None for i in interactions],
+        [i.event_id for i in interactions],
+        [i.created_at for i in interactions],
+    )
+
+
+def first_per_event_id(interactions: Sequence[Interaction]) -> list[Interaction]:
+    """Drops repeats of an event id inside one batch; repeats across batches hit the unique index."""
+    seen: set[str] = set()
+    kept: list[Interaction] = []
+    for interaction in interactions:
+        if interaction.event_id is not None:
+            if interaction.event_id in seen:
+                continue
+            seen.add(interaction.event_id)
+        kept.append(interaction)
+    return kept
+
+
+def _engagement(rows: Any, weights: dict[str, float]) -> list[PostEngagement]:
+    totals: dict[UUID, list[Any]] = {}
+    for post_id, author_id, created_at, kind, count in rows:
+        entry = totals.setdefault(post_id, [author_id, mappers.aware(created_at), 0.0])
+        entry[2] += weights.get(kind, 0.0) * count
+    return [PostEngagement(pid, author, created, weight) for pid, (author, created, weight) in totals.items()]
+
+
+_OF_USER = INTERACTIONS.c.user_id == bindparam("user_id")
+_HISTORY_ITEMS = (
+    select(INTERACTIONS.c.post_id, INTERACTIONS.c.interaction_type, INTERACTIONS.c.created_at)
+    .where(_OF_USER)
+    .order_by(INTERACTIONS.c.created_at)
+)
+_SEEN_POSTS = select(INTERACTIONS.c.post_id).where(_OF_USER).distinct()
+_I, _P = INTERACTIONS.c, POSTS.c
+_ENGAGEMENT_SINCE = (
+    select(_I.post_id, _P.author_id, _P.created_at, _I.interaction_type, func.count())
+    .join(POSTS, _P.id == _I.post_id)
+    .where(_I.created_at >= bindparam("since"))
+    .group_by(_I.post_id, _P.author_id, _P.created_at, _I.interaction_type)
+)
+
+
+class SqliteInteractions:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
+        kept = first_per_event_id(interactions)
+        if not kept:
+            return set()
+
+        def insert(conn: Connection) -> set[UUID]:
+            users = existing(conn, USERS, (i.user_id for i in kept))
+            posts = existing(conn, POSTS, (i.post_id for i in kept))
+            known = [i for i in kept if i.user_id in users and i.post_id in posts]
+            return insert_new(conn, INTERACTIONS, [mappers.interaction_to_row(i) for i in known])
+
+        return await self._db.run(insert)
+
+    async def history(self, user_id: UUID) -> list[HistoryItem]:
+        def read(conn: Connection) -> list[HistoryItem]:
+            rows = conn.execute(_HISTORY_ITEMS, {"user_id": user_id})
+            return [HistoryItem(p, InteractionType(k), mappers.aware(t)) for p, k, t in rows]
+
+        return await self._db.run(read)
+
+    async def seen_post_ids(self, user_id: UUID) -> set[UUID]:
+        return await self._db.run(lambda conn: set(conn.scalars(_SEEN_POSTS, {"user_id": user_id})))
+
+    async def engagement_since(self, since: datetime, weights: dict[str, float]) -> list[PostEngagement]:
+        rows = await self._db.run(lambda conn: conn.execute(_ENGAGEMENT_SINCE, {"since": since}).all())
+        return _engagement(rows, weights)
