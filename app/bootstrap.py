@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.application.use_cases.catalogue import DeletePost, EraseUser, UpsertPosts, UpsertUser
 from app.application.use_cases.generate_recommendations import GenerateRecommendations, RankingPolicy
 from app.application.use_cases.health import CheckHealth
 from app.application.use_cases.maintenance import DeleteExpiredRecommendations
@@ -19,7 +20,7 @@ from app.infrastructure.db.identity import describe_database
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.stored_list_writer import BackgroundListWriter
 from app.infrastructure.db.stores import DatabaseTimeouts, Stores, open_stores
-from app.infrastructure.kept_lists import InMemoryKeptLists
+from app.infrastructure.kept_lists import InMemoryKeptLists, InMemoryKeptServedLists
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore
 from app.infrastructure.ml.registry import DataSource, ModelRegistry
 from app.shared.exceptions import StorageUnavailable
@@ -54,6 +55,11 @@ class Container:
     track: TrackInteractions
     health: CheckHealth
     cleanup: DeleteExpiredRecommendations
+    upsert_user: UpsertUser
+    upsert_posts: UpsertPosts
+    delete_post: DeletePost
+    erase_user: EraseUser
+    clock: Clock
 
 
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
@@ -71,8 +77,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     own_database = OwnDatabase(describe_database(settings.database_url))
     # Only models trained on this database are served.
     models = ModelHolder(RegistryModelStore(ModelRegistry(settings.model.models_dir), own_database))
-    writer = BackgroundListWriter(stores.lists)
+    writer = BackgroundListWriter(stores.lists, stores.served)
     kept = InMemoryKeptLists(settings.kept_lists)
+    kept_served = InMemoryKeptServedLists(settings.kept_lists)
     trending = TrendingPosts(
         stores.interactions,
         clock,
@@ -81,7 +88,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         cache_seconds=settings.trending_cache_seconds,
     )
     policy = RankingPolicy(
-        ttl=timedelta(seconds=settings.recommendation_ttl_seconds), top_n=settings.precompute_top_n
+        ttl=timedelta(seconds=settings.recommendation_ttl_seconds),
+        top_n=settings.precompute_top_n,
+        cursor_ttl=timedelta(seconds=settings.cursor_ttl_seconds),
     )
     return Container(
         settings=settings,
@@ -94,8 +103,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             posts=stores.posts,
             interactions=stores.interactions,
             lists=stores.lists,
+            served=stores.served,
             writer=writer,
             kept=kept,
+            kept_served=kept_served,
             models=models,
             trending=trending,
             clock=clock,
@@ -105,5 +116,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             interactions=stores.interactions, users=stores.users, posts=stores.posts, clock=clock
         ),
         health=CheckHealth(stores.ping, models, clock),
-        cleanup=DeleteExpiredRecommendations(stores.lists, clock),
+        cleanup=DeleteExpiredRecommendations(
+            stores.lists, stores.served, stores.posts, clock, keep=policy.keep
+        ),
+        upsert_user=UpsertUser(stores.users),
+        upsert_posts=UpsertPosts(stores.posts),
+        delete_post=DeletePost(stores.posts, clock),
+        erase_user=EraseUser(stores.users, clock),
+        clock=clock,
     )

@@ -20,7 +20,7 @@ from app.presentation.api.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
 )
-from app.presentation.api.routers import health, interactions, recommendations
+from app.presentation.api.routers import catalogue, health, interactions, recommendations
 from app.runtime import Runtime
 from app.shared.logging import configure_logging
 
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     register_error_handlers(app)
     app.include_router(recommendations.router)
     app.include_router(interactions.router)
+    app.include_router(catalogue.users)
+    app.include_router(catalogue.posts)
     app.include_router(health.router)
     if settings.api_key:
         # Innermost, so that CORS answers preflights (which carry no key) and decorates a 401.
@@ -73,7 +75,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     return app
 
 
-PROTECTED = (recommendations.router.prefix, interactions.router.prefix)
+PROTECTED = (
+    recommendations.router.prefix,
+    interactions.router.prefix,
+    catalogue.users.prefix,
+    catalogue.posts.prefix,
+)
 
 
 def _document_api_key(app: FastAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from sqlalchemy import create_engine, func, select
@@ -24,6 +25,9 @@ def say(message: str) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     settings = Settings()
     url = settings.database_url
+    if not args.no_serve and not _port_free(args.host, args.port):
+        say(f"port {args.port} on {args.host} is taken (another demo?): stop it, or pass --port")
+        return 1
     if not DEMO_DATA.exists():
         say(f"generating demo data into {DEMO_DATA.relative_to(PROJECT_ROOT)}")
         from data.generate_fake_data import main as generate
@@ -61,6 +65,16 @@ def run_demo(args: argparse.Namespace) -> int:
 
     serve(args.host, args.port, workers=1, reload=False)
     return 0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _interaction_count(url: str) -> int:

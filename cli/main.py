@@ -36,14 +36,23 @@ def migrate() -> int:
 
 
 def cleanup() -> int:
+    from datetime import timedelta
+
     from app.application.use_cases.maintenance import DeleteExpiredRecommendations
     from app.infrastructure.clock import SystemClock
     from app.infrastructure.config import Settings
     from app.infrastructure.db.stores import connected
 
+    settings = Settings()
+    # A deleted post is remembered as long as any list that may hold it can be served.
+    keep = timedelta(seconds=max(settings.recommendation_ttl_seconds, settings.cursor_ttl_seconds))
+
     async def run() -> int:
-        async with connected(Settings().database_url) as stores:
-            return await DeleteExpiredRecommendations(stores.lists, SystemClock()).execute()
+        async with connected(settings.database_url) as stores:
+            cleanup = DeleteExpiredRecommendations(
+                stores.lists, stores.served, stores.posts, SystemClock(), keep=keep
+            )
+            return await cleanup.execute()
 
     deleted = asyncio.run(run())
     print(f"deleted {deleted} expired recommendations")
@@ -75,10 +84,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every command ends an error with one line and exit code 1; `--debug` shows the traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from app.infrastructure.jobs import run_job
+
     if argv and argv[0] in PASS_THROUGH:
         module = importlib.import_module(PASS_THROUGH[argv[0]][0])
-        return int(module.main(argv[1:]) or 0)
+        return run_job(argv[0], module.main, argv[1:])
+    name = argv[0] if argv else "ml-service"
+    return run_job(name, _command, argv)
+
+
+def _command(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from cli.demo import run_demo

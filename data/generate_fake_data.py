@@ -18,6 +18,7 @@ import numpy as np
 from faker import Faker
 from tqdm import tqdm
 
+from app.infrastructure.jobs import run_job
 from data.io import DatasetWriter, dumps
 from data.synthetic import (
     INTERACTION_TYPES,
@@ -214,4 +215,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("generate", main))

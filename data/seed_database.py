@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from tqdm import tqdm
 
 from app.infrastructure.db.engine import build_engine
+from app.infrastructure.jobs import run_job
 from data.db_targets import BULK_ROWS, PostgresTarget, SeedError, SqliteTarget
 from data.io import SECTION_KEYS, is_json_lines, iter_byte_blocks, iter_records, metadata_objects, parse_lines
 from data.schemas import validate_file
@@ -203,4 +204,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("seed", main))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,10 +15,12 @@ from app.domain.entities import (
     PostEngagement,
     Reason,
     Recommendation,
+    ServedList,
     StoredList,
     User,
 )
 from app.domain.ports import ListCheck, RecommendationQuery, Recommender
+from app.shared.exceptions import Conflict
 
 
 class FixedClock:
@@ -56,16 +58,58 @@ class InMemoryUserRepository:
         self.lookups += 1
         return {u for u in user_ids if u in self.rows}
 
+    async def upsert(self, user: User) -> bool:
+        if any(u.username == user.username and u.id != user.id for u in self.rows.values()):
+            raise Conflict(f"username {user.username!r} is taken")
+        new = user.id not in self.rows
+        self.rows[user.id] = user
+        return new
+
+    async def erase(self, user_id: UUID, now: datetime) -> bool:
+        """Wired by InMemoryStores, which holds every table."""
+        raise NotImplementedError
+
+    def create_placeholders(self, user_ids: Iterable[UUID], now: datetime) -> None:
+        for user_id in user_ids:
+            if user_id not in self.rows:
+                self.rows[user_id] = User(user_id, f"user-{user_id.hex}", "", 0, now)
+
 
 class InMemoryPostRepository:
     """`lookups` counts `existing_ids` calls: tracking a good batch should need none."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: InMemoryUserRepository | None = None) -> None:
         self.rows: dict[UUID, Post] = {}
+        self.deleted: dict[UUID, datetime] = {}
         self.lookups = 0
+        self._users = users or InMemoryUserRepository()
 
     async def add_many(self, posts: Iterable[Post]) -> int:
         return _add_new(self.rows, posts)
+
+    async def upsert_many(self, posts: Sequence[Post]) -> int:
+        self._users.create_placeholders({p.author_id for p in posts}, datetime.now(UTC))
+        new = sum(1 for p in posts if p.id not in self.rows)
+        for post in posts:
+            self.rows[post.id] = post
+            self.deleted.pop(post.id, None)
+        return new
+
+    async def delete(self, post_id: UUID, now: datetime) -> bool:
+        """Interactions and stored rows go with it: wired by InMemoryStores."""
+        if self.rows.pop(post_id, None) is None:
+            return False
+        self.deleted[post_id] = now
+        return True
+
+    async def deleted_ids(self) -> set[UUID]:
+        return set(self.deleted)
+
+    async def forget_deleted(self, before: datetime) -> int:
+        old = [p for p, at in self.deleted.items() if at < before]
+        for post_id in old:
+            del self.deleted[post_id]
+        return len(old)
 
     async def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]:
         self.lookups += 1
@@ -101,8 +145,10 @@ class InMemoryInteractionRepository:
                 if event_id in in_batch:
                     continue
                 in_batch.add(event_id)
-            if interaction.user_id not in self._users.rows or interaction.post_id not in self._posts.rows:
+            if interaction.post_id not in self._posts.rows:
                 continue
+            # A new account acts before the app syncs it: its user is created.
+            self._users.create_placeholders([interaction.user_id], interaction.created_at)
             if interaction.id in ids or event_id in event_ids:
                 continue
             self.rows.append(interaction)
@@ -140,10 +186,17 @@ class InMemoryStoredListRepository:
     """One list per user, as the rows of `user_recommendation` are: storing one replaces all the
     user's rows, whatever their model version. `transactions` counts the `store` calls."""
 
-    def __init__(self, interactions: InMemoryInteractionRepository) -> None:
+    def __init__(
+        self,
+        interactions: InMemoryInteractionRepository,
+        users: InMemoryUserRepository | None = None,
+        posts: InMemoryPostRepository | None = None,
+    ) -> None:
         self.rows: dict[UUID, StoredList] = {}
         self.transactions = 0
         self._interactions = interactions
+        self._users = users
+        self._posts = posts
 
     async def read(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
         stored = self.rows.get(user_id)
@@ -156,7 +209,9 @@ class InMemoryStoredListRepository:
     ) -> ListCheck:
         stored = await self.read(user_id, model_version, now)
         seen = self._interactions.seen(user_id) & set(post_ids)
-        return ListCheck(seen, None if stored is None else stored.generated_at)
+        gone = set(self._posts.deleted) if self._posts else set()
+        known = self._users is None or user_id in self._users.rows
+        return ListCheck(seen, None if stored is None else stored.generated_at, gone, known)
 
     async def store(self, lists: Sequence[StoredList]) -> None:
         if not lists:  # the database adapters open no transaction for nothing either
@@ -181,17 +236,46 @@ class InMemoryStoredListRepository:
             self.rows.pop(stored.user_id, None)
 
 
+class InMemoryServedListRepository:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, ServedList] = {}
+
+    async def get(self, list_id: UUID, now: datetime) -> ServedList | None:
+        served = self.rows.get(list_id)
+        return served if served is not None and served.expires_at > now else None
+
+    async def save(self, lists: Sequence[ServedList]) -> None:
+        for served in lists:
+            old = self.rows.get(served.id)
+            if old is None or old.expires_at < served.expires_at:
+                self.rows[served.id] = served
+
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [i for i, s in self.rows.items() if s.expires_at <= now]
+        for list_id in expired:
+            del self.rows[list_id]
+        return len(expired)
+
+
 class InMemoryStoredListWriter:
     """Stores each list at once (the real writer does so later), so a test's next request finds it;
-    `saved` is every list handed over."""
+    `saved` is every stored list handed over, `served` every served list."""
 
-    def __init__(self, lists: InMemoryStoredListRepository) -> None:
+    def __init__(
+        self, lists: InMemoryStoredListRepository, served: InMemoryServedListRepository | None = None
+    ) -> None:
         self.saved: list[StoredList] = []
+        self.served: list[ServedList] = []
         self._lists = lists
+        self._served = served or InMemoryServedListRepository()
 
     def save(self, stored: StoredList) -> None:
         self.saved.append(stored)
         self._lists.replace(stored)
+
+    def save_served(self, served: ServedList) -> None:
+        self.served.append(served)
+        self._served.rows[served.id] = served
 
 
 @dataclass
@@ -199,13 +283,34 @@ class InMemoryStores:
     """The whole fake database, shaped like the real `Stores`."""
 
     users: InMemoryUserRepository = field(default_factory=InMemoryUserRepository)
-    posts: InMemoryPostRepository = field(default_factory=InMemoryPostRepository)
+    posts: InMemoryPostRepository = field(init=False)
     interactions: InMemoryInteractionRepository = field(init=False)
     lists: InMemoryStoredListRepository = field(init=False)
+    served: InMemoryServedListRepository = field(default_factory=InMemoryServedListRepository)
 
     def __post_init__(self) -> None:
+        self.posts = InMemoryPostRepository(self.users)
         self.interactions = InMemoryInteractionRepository(self.users, self.posts)
-        self.lists = InMemoryStoredListRepository(self.interactions)
+        self.lists = InMemoryStoredListRepository(self.interactions, self.users, self.posts)
+        delete_post = self.posts.delete
+
+        async def delete(post_id: UUID, now: datetime) -> bool:
+            self.interactions.rows = [i for i in self.interactions.rows if i.post_id != post_id]
+            for stored in list(self.lists.rows.values()):
+                items = tuple(r for r in stored.items if r.post_id != post_id)
+                self.lists.replace(replace(stored, items=items))
+            return await delete_post(post_id, now)
+
+        async def erase(user_id: UUID, now: datetime) -> bool:
+            for post_id in [p.id for p in self.posts.rows.values() if p.author_id == user_id]:
+                await delete(post_id, now)
+            self.interactions.rows = [i for i in self.interactions.rows if i.user_id != user_id]
+            self.lists.rows.pop(user_id, None)
+            self.served.rows = {i: s for i, s in self.served.rows.items() if s.user_id != user_id}
+            return self.users.rows.pop(user_id, None) is not None
+
+        self.posts.delete = delete  # type: ignore[method-assign]
+        self.users.erase = erase  # type: ignore[method-assign]
 
 
 class FakeRecommender:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from app.infrastructure.jobs import run_job
 from app.infrastructure.ml.config import ENGINES, KnnConfig
 from app.infrastructure.ml.matrix import is_dated
 from app.infrastructure.ml.recommender import KnnRecommender
@@ -276,4 +277,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_job("evaluate", main))

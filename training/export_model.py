@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.infrastructure.jobs import run_job
 from app.infrastructure.ml.artifact import ModelArtifact, file_sha256, write_artifact
 from app.infrastructure.ml.registry import (
     DataSource,
@@ -279,4 +280,4 @@ def _verify(registry: ModelRegistry, version: str | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("models", main))

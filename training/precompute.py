@@ -21,6 +21,7 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.orm import InteractionRow
 from app.infrastructure.db.stores import connected
+from app.infrastructure.jobs import run_job
 from app.infrastructure.ml.model_loader import RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
 from app.shared.exceptions import MlServiceError
@@ -93,4 +94,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("precompute", main))

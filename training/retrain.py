@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from app.infrastructure.config import Settings
+from app.infrastructure.jobs import run_job
 from app.shared.exceptions import MlServiceError
 from training import train
 
@@ -52,4 +53,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("retrain", main))

@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from app.infrastructure.config import Settings
+from app.infrastructure.jobs import run_job
 from app.infrastructure.ml.config import ENGINES, KnnConfig
 from app.infrastructure.ml.recommender import KnnRecommender
 from app.infrastructure.ml.registry import ModelRegistry, ModelStatus, RegistryEntry
@@ -286,4 +287,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("train", main))

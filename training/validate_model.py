@@ -21,6 +21,7 @@ import pandas as pd
 from app.domain.entities import Interaction, InteractionType
 from app.domain.ports import RecommendationQuery, Recommender
 from app.infrastructure.config import Settings
+from app.infrastructure.jobs import run_job
 from app.infrastructure.ml.model_loader import RegistryModelStore
 from app.infrastructure.ml.registry import ModelRegistry
 from app.shared.exceptions import ModelUnavailable
@@ -125,4 +126,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("validate", main))

@@ -19,12 +19,21 @@ class Source(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the next page of a served list starts."""
+
+    list_id: UUID
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateRecommendationsCommand:
     user_id: UUID
     limit: int = 50
     offset: int = 0
     exclude_seen: bool = True
     exclude_post_ids: frozenset[UUID] = frozenset()
+    cursor: Cursor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,12 @@ class RecommendationsResult:
     model_version: str | None
     generated_at: datetime
     source: Source
+    recommendation_id: UUID
+    """The served list these posts come from."""
+    next_cursor: Cursor | None = None
+    """Where the next page starts; None at the end of the list."""
+    cursor_expired: bool = False
+    """A cursor was sent but its list is gone (expired or unknown): this is a new list."""
 
 
 @dataclass(frozen=True, slots=True)

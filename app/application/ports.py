@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.domain.entities import StoredList
+from app.domain.entities import ServedList, StoredList
 from app.domain.ports import Recommender
 
 
@@ -41,3 +41,14 @@ class KeptLists(Protocol):
     def put(self, stored: StoredList) -> None: ...
 
     def discard(self, user_id: UUID) -> None: ...
+
+
+class KeptServedLists(Protocol):
+    """Served lists this worker handed out lately, so the next page of a cursor costs no read of
+    the list."""
+
+    def get(self, list_id: UUID, now: datetime) -> ServedList | None:
+        """The list if it is kept and has not expired."""
+        ...
+
+    def put(self, served: ServedList) -> None: ...

@@ -102,6 +102,19 @@ class StoredList:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedList:
+    """A ranked list as served to a client, kept so a cursor continues it page after page: pages
+    are cut from `items` by position, so posts excluded later drop out without shifting the rest."""
+
+    id: UUID
+    user_id: UUID
+    model_version: str | None
+    source: str
+    expires_at: datetime
+    items: tuple[Recommendation, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PostEngagement:
     """Weighted engagement a post received inside a time window (read model for trending)."""
 

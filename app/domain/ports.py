@@ -14,6 +14,7 @@ from app.domain.entities import (
     Post,
     PostEngagement,
     Recommendation,
+    ServedList,
     StoredList,
     User,
 )
@@ -30,6 +31,16 @@ class UserRepository(Protocol):
         """Insert users, skipping ids that exist; returns how many were new."""
         ...
 
+    async def upsert(self, user: User) -> bool:
+        """Insert or update the user; True when it was new. Raises Conflict when another user
+        has the username."""
+        ...
+
+    async def erase(self, user_id: UUID, now: datetime) -> bool:
+        """Delete the user and everything recorded about them: interactions, stored and served
+        lists, and their posts (recorded as deleted at `now`). True when the user existed."""
+        ...
+
     async def existing_ids(self, user_ids: Iterable[UUID]) -> set[UUID]:
         """The subset of the given ids that exist."""
         ...
@@ -41,6 +52,24 @@ class PostRepository(Protocol):
         ...
 
     async def existing_ids(self, post_ids: Iterable[UUID]) -> set[UUID]: ...
+
+    async def upsert_many(self, posts: Sequence[Post]) -> int:
+        """Insert or update posts, creating unknown authors as placeholder users; returns how
+        many were new. A post deleted before is stored again."""
+        ...
+
+    async def delete(self, post_id: UUID, now: datetime) -> bool:
+        """Delete the post, its interactions and its rows in stored lists, and record it as
+        deleted at `now`; True when it existed."""
+        ...
+
+    async def deleted_ids(self) -> set[UUID]:
+        """Posts deleted lately (while a list that may hold them can still be served)."""
+        ...
+
+    async def forget_deleted(self, before: datetime) -> int:
+        """Forget posts deleted before `before`, once no list in use can hold them."""
+        ...
 
     async def ids_by_author(self, author_id: UUID) -> set[UUID]:
         """Every post the user wrote (they are never recommended back to them)."""
@@ -79,6 +108,10 @@ class ListCheck:
     """The list's posts the user has interacted with."""
     generated_at: datetime | None
     """When the user's stored list for the version was generated; None when none is stored."""
+    gone: set[UUID]
+    """Posts deleted lately: they leave every list at once."""
+    user_known: bool
+    """Whether the user exists (an erased user's kept lists are dropped)."""
 
 
 class StoredListRepository(Protocol):
@@ -91,7 +124,8 @@ class StoredListRepository(Protocol):
     async def check(
         self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
     ) -> ListCheck:
-        """The seen posts among `post_ids` and when the stored list was generated, in one read."""
+        """What a page of a list in memory needs to know, in one read: the seen posts among
+        `post_ids`, when the stored list was generated, the deleted posts, whether the user exists."""
         ...
 
     async def store(self, lists: Sequence[StoredList]) -> None:
@@ -104,12 +138,31 @@ class StoredListRepository(Protocol):
         ...
 
 
+class ServedListRepository(Protocol):
+    """Lists as served, kept for cursors until they expire, whatever replaces the stored list."""
+
+    async def get(self, list_id: UUID, now: datetime) -> ServedList | None:
+        """The list if it has not expired."""
+        ...
+
+    async def save(self, lists: Sequence[ServedList]) -> None:
+        """Store the lists; one stored before gets the later expiry."""
+        ...
+
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
 class StoredListWriter(Protocol):
     """Where computed lists go to be stored, after the request that computed them has answered."""
 
     def save(self, stored: StoredList) -> None:
         """Hand the list over; never blocks. A lost write costs one recomputation, never a wrong
         answer."""
+        ...
+
+    def save_served(self, served: ServedList) -> None:
+        """Hand a served list over; never blocks. A lost write ends its cursor early (the next
+        page starts a new list and says so)."""
         ...
 
 

@@ -37,3 +37,29 @@ def without(recommendations: Sequence[Recommendation], exclude: frozenset[UUID])
 
 def page(recommendations: Sequence[Recommendation], offset: int, limit: int) -> list[Recommendation]:
     return list(recommendations[offset : offset + limit])
+
+
+def scroll(
+    items: Sequence[Recommendation], exclude: frozenset[UUID], start: int, limit: int
+) -> tuple[list[Recommendation], int | None]:
+    """Up to `limit` items at or after position `start` that are not excluded, and the position
+    to continue from: None when no item that is not excluded is left."""
+    taken: list[Recommendation] = []
+    position = start
+    while position < len(items) and len(taken) < limit:
+        if items[position].post_id not in exclude:
+            taken.append(items[position])
+        position += 1
+    left = any(r.post_id not in exclude for r in items[position:])
+    return taken, position if left else None
+
+
+def position_of(items: Sequence[Recommendation], exclude: frozenset[UUID], offset: int) -> int:
+    """The position of the `offset`-th item that is not excluded (len(items) past the end)."""
+    seen = 0
+    for position, item in enumerate(items):
+        if item.post_id not in exclude:
+            if seen == offset:
+                return position
+            seen += 1
+    return len(items)

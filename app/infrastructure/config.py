@@ -95,6 +95,9 @@ class Settings(BaseSettings):
 
     recommendation_ttl_seconds: int = Field(3600, ge=0, description="0 disables precomputed rows")
     precompute_top_n: int = Field(200, ge=1, le=1000)
+    cursor_ttl_seconds: int = Field(
+        3600, ge=1800, description="a served list stays readable for its cursors at least half this long"
+    )
     kept_lists: int = Field(
         2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
     )

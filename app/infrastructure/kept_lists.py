@@ -1,46 +1,81 @@
-"""The lists a worker keeps: the stored lists it served lately, bounded in number."""
+"""The lists a worker keeps: stored lists and served lists it handed out lately, bounded in number.
+Used on the event loop only, so they need no lock."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
-from app.domain.entities import StoredList
+from app.domain.entities import ServedList, StoredList
 
 
-class InMemoryKeptLists:
-    """A least-recently-used map of user → stored list.
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> datetime: ...
 
-    Entries leave when the list expires, when the model version changes, when the use case finds
-    a newer list stored (`discard`), or least recently used first beyond `max_users`.
-    `max_users=0` keeps nothing. Used on the event loop only, so it needs no lock.
-    """
 
-    def __init__(self, max_users: int) -> None:
-        self._max_users = max_users
-        self._entries: OrderedDict[UUID, StoredList] = OrderedDict()
+V = TypeVar("V", bound=_Expiring)
+
+
+class _Lru(Generic[V]):
+    """Least recently used out beyond `max_entries`; an expired entry leaves when asked for.
+    `max_entries=0` keeps nothing."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[UUID, V] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _get(self, key: UUID, now: datetime) -> V | None:
+        value = self._entries.get(key)
+        if value is None:
+            return None
+        if value.expires_at <= now:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    def _put(self, key: UUID, value: V) -> None:
+        if self._max_entries <= 0:
+            return
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def discard(self, key: UUID) -> None:
+        self._entries.pop(key, None)
+
+
+class InMemoryKeptLists(_Lru[StoredList]):
+    """User → stored list. Entries also leave when the model version changes, and when the use
+    case finds a newer list stored (`discard`)."""
+
+    def __init__(self, max_users: int) -> None:
+        super().__init__(max_users)
+
     def get(self, user_id: UUID, model_version: str, now: datetime) -> StoredList | None:
-        stored = self._entries.get(user_id)
-        if stored is None:
+        stored = self._get(user_id, now)
+        if stored is not None and stored.model_version != model_version:
+            self.discard(user_id)
             return None
-        if stored.model_version != model_version or stored.expires_at <= now:
-            del self._entries[user_id]
-            return None
-        self._entries.move_to_end(user_id)
         return stored
 
     def put(self, stored: StoredList) -> None:
-        if self._max_users <= 0:
-            return
-        self._entries[stored.user_id] = stored
-        self._entries.move_to_end(stored.user_id)
-        while len(self._entries) > self._max_users:
-            self._entries.popitem(last=False)
+        self._put(stored.user_id, stored)
 
-    def discard(self, user_id: UUID) -> None:
-        self._entries.pop(user_id, None)
+
+class InMemoryKeptServedLists(_Lru[ServedList]):
+    """List id → served list. A served list cut from a stored list shares its items, so keeping
+    both costs little more."""
+
+    def get(self, list_id: UUID, now: datetime) -> ServedList | None:
+        return self._get(list_id, now)
+
+    def put(self, served: ServedList) -> None:
+        self._put(served.id, served)

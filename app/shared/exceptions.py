@@ -15,6 +15,10 @@ class InvalidInput(MlServiceError):
     """Input that passed schema validation but breaks a domain rule (422)."""
 
 
+class Conflict(InvalidInput):
+    """Input that clashes with data already stored, such as a username another user has (409)."""
+
+
 class StorageUnavailable(MlServiceError):
     """The database cannot be reached or failed; the operation may be retried (503)."""
 

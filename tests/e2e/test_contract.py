@@ -44,7 +44,16 @@ def test_generate_answers_the_full_contract_for_a_user_with_history(
     assert 0 < len(body["recommendations"]) <= 20
     assert_recommendations(body["recommendations"])
     metadata = body["metadata"]
-    assert set(metadata) == {"total", "model_version", "generated_at", "source"}
+    assert set(metadata) == {
+        "total",
+        "model_version",
+        "generated_at",
+        "source",
+        "recommendation_id",
+        "next_cursor",
+        "cursor_expired",
+    }
+    assert metadata["cursor_expired"] is False
     assert metadata["total"] >= len(body["recommendations"])
     assert metadata["model_version"]
     assert metadata["source"] == "model"

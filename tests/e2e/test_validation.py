@@ -124,21 +124,23 @@ def test_a_batch_with_bad_items_stores_the_good_ones(
         good[0],
         {"user_id": str(user), "post_id": str(posts[2]), "interaction_type": "poke"},
         {"user_id": "not-a-uuid", "post_id": str(posts[2]), "interaction_type": "view"},
-        {"user_id": str(uuid.uuid4()), "post_id": str(posts[2]), "interaction_type": "view"},
+        "garbage",
         {"user_id": str(user), "post_id": str(uuid.uuid4()), "interaction_type": "view"},
         good[1],
+        # A new account acts before the app syncs it: its user is created.
+        {"user_id": str(uuid.uuid4()), "post_id": str(posts[2]), "interaction_type": "view"},
     ]
     response = client.post("/interactions/track", json={"interactions": batch})
 
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "tracked"
-    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    assert (body["accepted"], body["duplicates"]) == (3, 0)
     rejected = {item["index"]: item for item in body["rejected"]}
-    assert sorted(rejected) == [1, 2, 3, 4]
+    assert sorted(rejected) == [1, 2, 3, 4], body
     assert rejected[1]["field"] == "interaction_type"
     assert rejected[2]["field"] == "user_id"
-    assert rejected[3]["field"] == "user_id"
+    assert rejected[3]["field"] is None  # not an object at all
     assert rejected[4]["field"] == "post_id"
     assert all(item["error"] for item in rejected.values())
     stored = deployment.query(

@@ -23,7 +23,9 @@ from app.infrastructure.db.stores import DatabaseTimeouts, Stores, connected
 from tests.builders import BASE_TIME, make_post, make_user
 
 # Every table a test writes; service_meta (the database's id) is kept.
-EMPTY_DATA_TABLES = text("TRUNCATE user_recommendation, user_interaction, posts, users CASCADE")
+EMPTY_DATA_TABLES = text(
+    "TRUNCATE served_list, deleted_post, user_recommendation, user_interaction, posts, users CASCADE"
+)
 # Short waits, so a test of an outage fails fast instead of hanging.
 TEST_TIMEOUTS = DatabaseTimeouts(connect_seconds=3.0, statement_ms=5000, pool_size=2)
 

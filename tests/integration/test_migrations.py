@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect
 
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.migrate import alembic_config, current_revision, downgrade_to_base, upgrade_to_head
-from app.infrastructure.db.orm import Base
+from app.infrastructure.db.orm import SCHEMA_REVISION, Base
 from tests.conftest import create_database
 
 TABLES = {"users", "posts", "user_interaction", "user_recommendation"}
@@ -71,3 +71,7 @@ def test_interaction_metadata_is_jsonb_and_indexes_exist_on_postgres(postgres_ur
     }
     assert fks == {"users": "CASCADE", "posts": "CASCADE"}
     engine.dispose()
+
+
+def test_the_service_expects_the_head_revision(tmp_path: Path) -> None:
+    assert _revisions(f"sqlite:///{tmp_path / 'x.db'}")[-1] == SCHEMA_REVISION

@@ -120,7 +120,7 @@ async def check(pool: PostgresPool, history: dict[str, list[uuid.UUID]]) -> List
 
 def seen(history: dict[str, list[uuid.UUID]]) -> ListCheck:
     posts = history["posts"]
-    return ListCheck({posts[0], posts[2]}, GENERATED)
+    return ListCheck({posts[0], posts[2]}, GENERATED, set(), True)
 
 
 def test_only_postgresql_urls_get_an_asyncpg_dsn() -> None:

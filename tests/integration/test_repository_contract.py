@@ -182,7 +182,7 @@ async def test_a_batch_sent_again_is_not_stored_twice(stores: Stores, database: 
     assert len(stored_interactions(database, world.reader.id)) == 3
 
 
-async def test_interactions_of_unknown_users_or_posts_are_left_out_and_the_rest_stored(
+async def test_interactions_of_unknown_posts_are_left_out_and_unknown_users_are_created(
     stores: Stores, database: Database
 ) -> None:
     world = await seed(stores)
@@ -191,9 +191,12 @@ async def test_interactions_of_unknown_users_or_posts_are_left_out_and_the_rest_
     other = make_interaction(user_id=world.author.id, post_id=post.id)
     stranger = make_interaction(user_id=uuid.uuid4(), post_id=post.id)
     lost_post = make_interaction(user_id=reader.id, post_id=uuid.uuid4())
-    assert await stores.interactions.add_many([stranger, good, lost_post, other]) == {good.id, other.id}
+    stored = await stores.interactions.add_many([stranger, good, lost_post, other])
+    assert stored == {good.id, other.id, stranger.id}
     assert stored_interactions(database, reader.id) == [good]
     assert stored_interactions(database, world.author.id) == [other]
+    assert stored_interactions(database, stranger.user_id) == [stranger]
+    assert await stores.users.existing_ids([stranger.user_id]) == {stranger.user_id}
     assert await stores.interactions.add_many([stranger, lost_post]) == set()
 
 

@@ -104,9 +104,13 @@ async def test_the_check_names_the_seen_posts_among_those_asked(stores: Stores) 
     reader, posts = world.reader.id, world.posts
     await stores.interactions.add_many([make_interaction(user_id=reader, post_id=p.id) for p in posts[:2]])
     asked = [posts[1].id, posts[2].id, uuid.uuid4()]
-    assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck({posts[1].id}, None)
-    assert await stores.lists.check(reader, "v1", BASE_TIME, []) == ListCheck(set(), None)
-    assert await stores.lists.check(world.author.id, "v1", BASE_TIME, asked) == ListCheck(set(), None)
+    assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck(
+        {posts[1].id}, None, set(), True
+    )
+    assert await stores.lists.check(reader, "v1", BASE_TIME, []) == ListCheck(set(), None, set(), True)
+    by_author = await stores.lists.check(world.author.id, "v1", BASE_TIME, asked)
+    assert by_author == ListCheck(set(), None, set(), True)
+    assert not (await stores.lists.check(uuid.uuid4(), "v1", BASE_TIME, asked)).user_known
 
 
 async def test_the_check_tells_when_the_fresh_stored_list_was_generated(stores: Stores) -> None:
@@ -117,7 +121,7 @@ async def test_the_check_tells_when_the_fresh_stored_list_was_generated(stores: 
     assert (await stores.lists.check(user, "v1", BASE_TIME, [])).generated_at == BASE_TIME
     await stores.lists.store([stored_list(user, ranked(posts[:1]), generated_at=later)])  # a newer list
     checked = await stores.lists.check(user, "v1", BASE_TIME, [p.id for p in posts])
-    assert checked == ListCheck(set(), later)
+    assert checked == ListCheck(set(), later, set(), True)
     assert checked.generated_at is not None
     assert checked.generated_at.utcoffset() == timedelta(0)
     assert (await stores.lists.check(user, "v2", BASE_TIME, [])).generated_at is None

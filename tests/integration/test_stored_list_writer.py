@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import Reason, Recommendation, ServedList, StoredList
 from app.domain.ports import ListCheck, StoredListRepository
 from app.infrastructure.db.stored_list_writer import BackgroundListWriter
 from app.infrastructure.db.stores import Stores
@@ -61,7 +61,7 @@ class FailingFirst:
 async def test_saved_lists_are_stored_and_the_newest_per_user_wins(stores: Stores) -> None:
     user, other = uuid.uuid4(), uuid.uuid4()
     old, new, others = a_list(user, 0.9), a_list(user, 0.8, 0.7), a_list(other, 0.6)
-    async with running(BackgroundListWriter(stores.lists)) as writer:
+    async with running(BackgroundListWriter(stores.lists, stores.served)) as writer:
         for stored in (old, new, others):
             writer.save(stored)
         await asyncio.wait_for(writer.flush(), timeout=5)
@@ -69,9 +69,21 @@ async def test_saved_lists_are_stored_and_the_newest_per_user_wins(stores: Store
     assert await stores.lists.read(other, "v1", BASE_TIME) == others
 
 
+async def test_served_lists_are_stored_beside_stored_ones(stores: Stores) -> None:
+    user = uuid.uuid4()
+    stored = a_list(user, 0.9, 0.8)
+    served = ServedList(uuid.uuid4(), user, "v1", "model", BASE_TIME + timedelta(hours=1), stored.items)
+    async with running(BackgroundListWriter(stores.lists, stores.served)) as writer:
+        writer.save(stored)
+        writer.save_served(served)
+        await asyncio.wait_for(writer.flush(), timeout=5)
+    assert await stores.lists.read(user, "v1", BASE_TIME) == stored
+    assert await stores.served.get(served.id, BASE_TIME) == served
+
+
 async def test_lists_saved_while_a_batch_is_written_are_written_next(stores: Stores) -> None:
     users = [uuid.uuid4() for _ in range(120)]
-    async with running(BackgroundListWriter(stores.lists, batch=50)) as writer:
+    async with running(BackgroundListWriter(stores.lists, stores.served, batch=50)) as writer:
         for user in users:
             writer.save(a_list(user))
             await asyncio.sleep(0)
@@ -87,7 +99,7 @@ async def test_a_failed_write_is_logged_and_the_writer_keeps_going(
 ) -> None:
     user = uuid.uuid4()
     lost, kept = a_list(user, 0.9), a_list(user, 0.5)
-    async with running(BackgroundListWriter(FailingFirst(stores.lists, failures=1))) as writer:
+    async with running(BackgroundListWriter(FailingFirst(stores.lists, failures=1), stores.served)) as writer:
         writer.save(lost)
         await asyncio.wait_for(writer.flush(), timeout=5)
         writer.save(kept)
@@ -97,7 +109,7 @@ async def test_a_failed_write_is_logged_and_the_writer_keeps_going(
 
 
 async def test_a_full_queue_drops_lists_instead_of_blocking(stores: Stores) -> None:
-    writer = BackgroundListWriter(stores.lists, max_pending=1)
+    writer = BackgroundListWriter(stores.lists, stores.served, max_pending=1)
     users = [uuid.uuid4() for _ in range(200)]
     for user in users:
         writer.save(a_list(user))

@@ -38,13 +38,14 @@ async def _seeded() -> tuple[InMemoryStores, uuid.UUID, list[uuid.UUID]]:
     return stores, reader.id, [p.id for p in posts]
 
 
-async def test_interactions_are_stored_once_per_id_and_event_id_and_only_for_known_users_and_posts() -> None:
+async def test_interactions_are_stored_once_per_id_and_event_id_for_known_posts_creating_users() -> None:
     stores, reader, posts = await _seeded()
     first = make_interaction(user_id=reader, post_id=posts[0], event_id="e1")
     repeat = make_interaction(user_id=reader, post_id=posts[1], event_id="e1")
     stranger = make_interaction(user_id=uuid.uuid4(), post_id=posts[0])
     lost = make_interaction(user_id=reader, post_id=uuid.uuid4())
-    assert await stores.interactions.add_many([first, repeat, stranger, lost]) == {first.id}
+    assert await stores.interactions.add_many([first, repeat, stranger, lost]) == {first.id, stranger.id}
+    assert stranger.user_id in stores.users.rows
     assert await stores.interactions.add_many([first]) == set()
     assert await stores.interactions.add_many([repeat]) == set()
     assert await stores.interactions.seen_post_ids(reader) == {posts[0]}
@@ -74,10 +75,15 @@ async def test_the_check_names_the_seen_posts_asked_about_and_when_the_live_list
     stores, reader, posts = await _seeded()
     await stores.interactions.add_many([make_interaction(user_id=reader, post_id=p) for p in posts[:2]])
     asked = [posts[1], posts[2]]
-    assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck({posts[1]}, None)
+    assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck(
+        {posts[1]}, None, set(), True
+    )
     await stores.lists.store([_list(reader, posts, generated_at=BASE_TIME - timedelta(minutes=5))])
     checked = await stores.lists.check(reader, "v1", BASE_TIME, asked)
-    assert checked == ListCheck({posts[1]}, BASE_TIME - timedelta(minutes=5))
+    assert checked == ListCheck({posts[1]}, BASE_TIME - timedelta(minutes=5), set(), True)
+    await stores.posts.delete(posts[2], BASE_TIME)
+    assert (await stores.lists.check(reader, "v1", BASE_TIME, asked)).gone == {posts[2]}
+    assert not (await stores.lists.check(uuid.uuid4(), "v1", BASE_TIME, asked)).user_known
     assert (await stores.lists.check(reader, "v2", BASE_TIME, asked)).generated_at is None
     assert (await stores.lists.check(reader, "v1", EXPIRES, asked)).generated_at is None
 

@@ -51,7 +51,7 @@ async def test_a_batch_of_good_items_is_one_transaction_and_looks_nothing_up() -
     assert (stores.interactions.transactions, stores.users.lookups, stores.posts.lookups) == (1, 0, 0)
 
 
-async def test_unknown_users_and_posts_are_rejected_per_item_and_valid_ones_kept() -> None:
+async def test_an_unknown_user_is_created_and_an_unknown_post_rejected_per_item() -> None:
     stores, clock, user_id, post_id = await _setup()
     stranger, ghost = uuid.uuid4(), uuid.uuid4()
     result = await _use_case(stores, clock).execute(
@@ -60,9 +60,10 @@ async def test_unknown_users_and_posts_are_rejected_per_item_and_valid_ones_kept
             already_rejected=[RejectedItem(3, "interaction_type: not one of view, click, like, share")],
         )
     )
-    assert result.accepted == 1
-    assert [(r.index, r.field) for r in result.rejected] == [(0, "user_id"), (2, "post_id"), (3, None)]
-    assert len(stores.interactions.rows) == 1
+    assert result.accepted == 2
+    assert [(r.index, r.field) for r in result.rejected] == [(2, "post_id"), (3, None)]
+    assert len(stores.interactions.rows) == 2
+    assert stores.users.rows[stranger].username == f"user-{stranger.hex}"
 
 
 async def test_a_retried_delivery_with_the_same_event_id_is_stored_once() -> None:

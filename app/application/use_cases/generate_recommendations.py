@@ -8,17 +8,17 @@ now, with the model (then storing it) or, without model or history, with trendin
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from anyio import to_thread
 
-from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
-from app.application.ports import KeptLists, ModelProvider
+from app.application.dto import Cursor, GenerateRecommendationsCommand, RecommendationsResult, Source
+from app.application.ports import KeptLists, KeptServedLists, ModelProvider
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
-from app.domain.entities import HistoryItem, Post, Recommendation, StoredList
+from app.domain.entities import HistoryItem, Post, Recommendation, ServedList, StoredList
 from app.domain.ports import (
     Clock,
     InteractionRepository,
@@ -26,21 +26,33 @@ from app.domain.ports import (
     PostRepository,
     RecommendationQuery,
     Recommender,
+    ServedListRepository,
     StoredListRepository,
     StoredListWriter,
 )
+from app.shared.ids import uuid7
 
 logger = logging.getLogger(__name__)
+
+# Names the served list of a stored list, the same on every worker.
+_LISTS = UUID("5b0c5a4e-8f0e-4d7e-9a51-3c1f4b2a9d60")
 
 
 @dataclass(frozen=True, slots=True)
 class RankingPolicy:
     ttl: timedelta
     top_n: int
+    # A served list stays readable this long after its last first page, for its cursors.
+    cursor_ttl: timedelta = timedelta(hours=1)
     new_posts_window: timedelta = timedelta(hours=48)
     new_posts_limit: int = 500
     # Posts newer than the model are read at most this often per worker, not per request.
     new_posts_cache: timedelta = timedelta(seconds=10)
+
+    @property
+    def keep(self) -> timedelta:
+        """How long a list may be served after it was made: a deleted post is remembered as long."""
+        return max(self.ttl, self.cursor_ttl)
 
 
 class GenerateRecommendations:
@@ -50,8 +62,10 @@ class GenerateRecommendations:
         posts: PostRepository,
         interactions: InteractionRepository,
         lists: StoredListRepository,
+        served: ServedListRepository,
         writer: StoredListWriter,
         kept: KeptLists,
+        kept_served: KeptServedLists,
         models: ModelProvider,
         trending: TrendingPosts,
         clock: Clock,
@@ -60,8 +74,10 @@ class GenerateRecommendations:
         self._posts = posts
         self._interactions = interactions
         self._lists = lists
+        self._served = served
         self._writer = writer
         self._kept = kept
+        self._kept_served = kept_served
         self._models = models
         self._trending = trending
         self._clock = clock
@@ -72,56 +88,120 @@ class GenerateRecommendations:
     async def execute(self, command: GenerateRecommendationsCommand) -> RecommendationsResult:
         """Ranked posts for the user; never their own posts, never seen ones unless asked.
 
-        Only the database reads are awaited here; the model ranks in a worker thread."""
+        With a cursor, the next page of the list it points to. Only the database reads are
+        awaited here; the model ranks in a worker thread."""
         now = self._clock.now()
+        if command.cursor is not None:
+            result = await self._next_page(command, command.cursor, now)
+            if result is not None:
+                return result
+        first = await self._first_page(command, now)
+        return replace(first, cursor_expired=True) if command.cursor is not None else first
+
+    async def _first_page(
+        self, command: GenerateRecommendationsCommand, now: datetime
+    ) -> RecommendationsResult:
         model = self._models.current()
         # Stored lists are ranked without seen posts, so they serve only exclude_seen requests.
         storable = model is not None and command.exclude_seen and self._policy.ttl > timedelta(0)
         if storable and model is not None:
-            result = await self._stored_page(command, model.version, now)
-            if result is not None:
-                return result
+            found = await self._stored_list(command.user_id, model.version, now)
+            if found is not None:
+                stored, hidden = found
+                served = self._served_list(stored.user_id, stored.model_version, Source.STORED, stored, now)
+                result = self._page(command, served, hidden | command.exclude_post_ids, now, Source.STORED)
+                if result.total:  # else the user has seen it all: compute a new one
+                    return result
         ranked, source = await self._computed(command, model, now)
-        if storable and model is not None and ranked and source is Source.MODEL:
+        version = model.version if model else None
+        stored = StoredList(command.user_id, version or "", now, now + self._policy.ttl, tuple(ranked))
+        if storable and ranked and source is Source.MODEL:
             # Cold-start lists are never stored: the user's first interactions must count at once.
-            stored = StoredList(command.user_id, model.version, now, now + self._policy.ttl, tuple(ranked))
             self._kept.put(stored)
             self._writer.save(stored)
-        visible = ranking.without(ranked, command.exclude_post_ids)
-        return self._result(command, visible, model.version if model else None, now, source)
+        served = self._served_list(command.user_id, version, source, stored, now)
+        return self._page(command, served, command.exclude_post_ids, now, source)
 
-    async def _stored_page(
-        self, command: GenerateRecommendationsCommand, version: str, now: datetime
+    async def _next_page(
+        self, command: GenerateRecommendationsCommand, cursor: Cursor, now: datetime
     ) -> RecommendationsResult | None:
-        """A page of the user's stored list (the kept copy, else the database's), without the
-        posts the user has seen since; None when there is none, or the user has seen it all."""
-        found = await self._stored_list(command.user_id, version, now)
-        if found is None:
+        """The page of the cursor's list from its position, or None when the list is gone."""
+        served = self._kept_served.get(cursor.list_id, now) or await self._served.get(cursor.list_id, now)
+        if served is None or served.user_id != command.user_id:
             return None
-        stored, seen = found
-        visible = ranking.without(stored.items, command.exclude_post_ids | seen)
-        if not visible:
+        self._kept_served.put(served)
+        ids = [r.post_id for r in served.items]
+        check = await self._lists.check(command.user_id, served.model_version or "", now, ids)
+        if not check.user_known:
             return None
-        return self._result(command, visible, version, now, Source.STORED)
+        hidden = check.gone | command.exclude_post_ids | (check.seen if command.exclude_seen else set())
+        return self._page(command, served, hidden, now, Source(served.source), start=cursor.position)
+
+    def _served_list(
+        self, user_id: UUID, version: str | None, source: Source, stored: StoredList, now: datetime
+    ) -> ServedList:
+        """The served list for a first page: a stored list's id is derived from the list, so every
+        worker names it the same and saves it once per half cursor-lifetime; any other list is
+        new."""
+        if source is Source.COLD_START:
+            list_id = uuid7()
+        else:
+            list_id = uuid5(_LISTS, f"{user_id}/{stored.model_version}/{stored.generated_at.isoformat()}")
+            kept = self._kept_served.get(list_id, now)
+            if kept is not None and kept.expires_at - now > self._policy.cursor_ttl / 2:
+                return kept
+        return ServedList(
+            list_id, user_id, version, source.value, now + self._policy.cursor_ttl, stored.items
+        )
+
+    def _page(
+        self,
+        command: GenerateRecommendationsCommand,
+        served: ServedList,
+        hidden: frozenset[UUID] | set[UUID],
+        now: datetime,
+        source: Source,
+        *,
+        start: int | None = None,
+    ) -> RecommendationsResult:
+        hidden = frozenset(hidden)
+        if start is None:
+            start = ranking.position_of(served.items, hidden, command.offset)
+        page, next_position = ranking.scroll(served.items, hidden, start, command.limit)
+        if next_position is not None and self._kept_served.get(served.id, now) is not served:
+            # Only a list with pages left needs to be found again.
+            self._kept_served.put(served)
+            self._writer.save_served(served)
+        total = sum(1 for r in served.items if r.post_id not in hidden)
+        return RecommendationsResult(
+            user_id=command.user_id,
+            recommendations=page,
+            total=total,
+            model_version=served.model_version,
+            generated_at=now,
+            source=source,
+            recommendation_id=served.id,
+            next_cursor=Cursor(served.id, next_position) if next_position is not None else None,
+        )
 
     async def _stored_list(
         self, user_id: UUID, version: str, now: datetime
     ) -> tuple[StoredList, set[UUID]] | None:
         """The user's stored list, the kept copy unless the database holds a newer one, and the
-        posts of it the user has seen. Who has seen what always comes from the database: a post
-        tracked a second ago, on any worker, is left out."""
+        posts of it to leave out (seen, deleted). Who has seen what always comes from the
+        database: a post tracked a second ago, on any worker, is left out."""
         kept = self._kept.get(user_id, version, now)
         if kept is not None:
             check = await self._lists.check(user_id, version, now, _post_ids(kept))
-            if not _replaced(kept, check):
-                return kept, check.seen
+            if check.user_known and not _replaced(kept, check):
+                return kept, check.seen | check.gone
             self._kept.discard(user_id)
         stored = await self._lists.read(user_id, version, now)
         if stored is None:
             return None
         self._kept.put(stored)
         check = await self._lists.check(user_id, version, now, _post_ids(stored))
-        return stored, check.seen
+        return stored, check.seen | check.gone
 
     async def _computed(
         self, command: GenerateRecommendationsCommand, model: Recommender | None, now: datetime
@@ -132,7 +212,8 @@ class GenerateRecommendations:
         # The model folds in the history; otherwise the seen ids are all that is needed.
         history: list[HistoryItem] = await self._interactions.history(user_id) if model else []
         seen = {i.post_id for i in history} if model else await self._interactions.seen_post_ids(user_id)
-        exclude = frozenset(never | seen if command.exclude_seen else never)
+        gone = await self._posts.deleted_ids()
+        exclude = frozenset(never | gone | (seen if command.exclude_seen else set()))
         if model is not None and history:
             # Only posts the model has never seen need to be scored from their content.
             since = max(model.trained_at, now - self._policy.new_posts_window)
@@ -155,17 +236,6 @@ class GenerateRecommendations:
         posts = await self._posts.created_since(since, self._policy.new_posts_limit)
         self._new_posts = (now, since, posts)
         return posts
-
-    @staticmethod
-    def _result(
-        command: GenerateRecommendationsCommand,
-        visible: list[Recommendation],
-        version: str | None,
-        now: datetime,
-        source: Source,
-    ) -> RecommendationsResult:
-        page = ranking.page(visible, command.offset, command.limit)
-        return RecommendationsResult(command.user_id, page, len(visible), version, now, source)
 
 
 def _replaced(kept: StoredList, check: ListCheck) -> bool:

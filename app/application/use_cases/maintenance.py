@@ -16,18 +16,33 @@ from app.domain.ports import (
     PostRepository,
     RecommendationQuery,
     Recommender,
+    ServedListRepository,
     StoredListRepository,
 )
 
 
 class DeleteExpiredRecommendations:
-    def __init__(self, lists: StoredListRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        lists: StoredListRepository,
+        served: ServedListRepository,
+        posts: PostRepository,
+        clock: Clock,
+        *,
+        keep: timedelta,
+    ) -> None:
         self._lists = lists
+        self._served = served
+        self._posts = posts
         self._clock = clock
+        self._keep = keep
 
     async def execute(self) -> int:
-        """Deletes rows whose TTL has passed; returns how many."""
-        return await self._lists.delete_expired(self._clock.now())
+        """Deletes stored and served lists whose time has passed, and forgets deleted posts no
+        list in use can hold; returns how many lists."""
+        now = self._clock.now()
+        await self._posts.forget_deleted(now - self._keep)
+        return await self._lists.delete_expired(now) + await self._served.delete_expired(now)
 
 
 class PrecomputeRecommendations:

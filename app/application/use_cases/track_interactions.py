@@ -80,10 +80,10 @@ class _Batch:
         rejected = list(self.rejected)
         duplicates = 0
         for item in missed:
-            if item.user_id not in users:
-                rejected.append(RejectedItem(item.index, f"unknown user {item.user_id}", "user_id"))
-            elif item.post_id not in posts:
+            if item.post_id not in posts:
                 rejected.append(RejectedItem(item.index, f"unknown post {item.post_id}", "post_id"))
+            elif item.user_id not in users:  # created as it was stored, unless erased meanwhile
+                rejected.append(RejectedItem(item.index, f"unknown user {item.user_id}", "user_id"))
             else:
                 duplicates += 1  # its event id was stored before, or earlier in this batch
         return TrackingResult(len(stored), duplicates, sorted(rejected, key=lambda r: r.index))

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from app.domain.entities import HistoryItem, Interaction, InteractionType, PostEngagement
 from app.infrastructure.db import mappers
-from app.infrastructure.db.orm import InteractionRow, PostRow
+from app.infrastructure.db.orm import INTERACTIONS, POSTS
 from app.infrastructure.db.postgres import MissingReference, PostgresPool
 from app.infrastructure.db.sqlite import SqliteDatabase, existing, insert_new
-from app.infrastructure.db.users import USERS
-
-INTERACTIONS = cast(Table, InteractionRow.__table__)
-POSTS = cast(Table, PostRow.__table__)
+from app.infrastructure.db.users import CREATE_PLACEHOLDERS, create_placeholders
 
 # A batch is seven array parameters ($1..$7, in the order of `_columns`), sent in binary to a
 # statement prepared once per connection.
@@ -71,6 +68,10 @@ class PostgresInteractions:
             # they fail the first.
             rows = await self._writes.fetch(_INSERT, *columns)
         except MissingReference:
+            # A new account acts before the app syncs it: its user is created. An unknown post
+            # stays unknown, and its items are left out.
+            users = list({i.user_id for i in kept})
+            await self._writes.fetch(CREATE_PLACEHOLDERS, users, datetime.now(UTC))
             rows = await self._writes.fetch(_INSERT_KNOWN, *columns)
         stored: set[UUID] = {row[0] for row in rows}
         # The ids are ours, so a statement repeated after a lost connection stores nothing twice.
@@ -146,9 +147,9 @@ class SqliteInteractions:
             return set()
 
         def insert(conn: Connection) -> set[UUID]:
-            users = existing(conn, USERS, (i.user_id for i in kept))
             posts = existing(conn, POSTS, (i.post_id for i in kept))
-            known = [i for i in kept if i.user_id in users and i.post_id in posts]
+            known = [i for i in kept if i.post_id in posts]
+            create_placeholders(conn, {i.user_id for i in known}, datetime.now(UTC))
             return insert_new(conn, INTERACTIONS, [mappers.interaction_to_row(i) for i in known])
 
         return await self._db.run(insert)

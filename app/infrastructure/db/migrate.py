@@ -28,6 +28,18 @@ def downgrade_to_base(database_url: str) -> None:
     command.downgrade(alembic_config(database_url), "base")
 
 
+# Children first; service_meta stays (migration 0004 gives the database a new id).
+_TABLES = (
+    "served_list",
+    "deleted_post",
+    "user_recommendation",
+    "user_interaction",
+    "posts",
+    "users",
+    "alembic_version",
+)
+
+
 def reset(database_url: str) -> None:
     """Drop every table of the schema (data included) and migrate again from scratch."""
     ensure_sqlite_directory(database_url)
@@ -35,7 +47,15 @@ def reset(database_url: str) -> None:
     try:
         with engine.begin() as conn:
             existing = set(inspect(conn).get_table_names())
-            for table in ("user_recommendation", "user_interaction", "posts", "users", "alembic_version"):
+            tables = (
+                "served_list",
+                "deleted_post",
+                "user_recommendation",
+                "user_interaction",
+                "posts",
+                "users",
+            )
+            for table in (*tables, "alembic_version"):
                 if table in existing:
                     conn.execute(text(f'DROP TABLE "{table}"'))
     finally:

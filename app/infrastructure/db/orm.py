@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -26,6 +27,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.shared.ids import uuid7
+
+# The Alembic revision these tables are at; the service refuses to serve another schema.
+SCHEMA_REVISION = "0005"
 
 # JSONB on PostgreSQL, JSON (text) on SQLite; None is SQL NULL (as the seeder writes it), not JSON null.
 JsonType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -146,3 +150,44 @@ class ServiceMetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ServedListRow(Base):
+    """A ranked list as served, kept so a cursor can continue it: one row per list, its posts,
+    scores and reasons as comma-joined strings in rank order."""
+
+    __tablename__ = "served_list"
+    __table_args__ = (
+        Index("ix_served_list_expires_at", "expires_at"),
+        Index("ix_served_list_user_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    post_ids: Mapped[str] = mapped_column(Text, nullable=False)
+    scores: Mapped[str] = mapped_column(Text, nullable=False)
+    reasons: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class DeletedPostRow(Base):
+    """A deleted post's id, kept while a list that may hold it can still be served (kept in a
+    worker's memory or continued by a cursor), so every page leaves it out at once."""
+
+    __tablename__ = "deleted_post"
+    __table_args__ = (Index("ix_deleted_post_deleted_at", "deleted_at"),)
+
+    post_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+# Core handles of the tables, for the adapters' statements.
+USERS = cast(Table, UserRow.__table__)
+POSTS = cast(Table, PostRow.__table__)
+INTERACTIONS = cast(Table, InteractionRow.__table__)
+RECOMMENDATIONS = cast(Table, RecommendationRow.__table__)
+SERVED = cast(Table, ServedListRow.__table__)
+DELETED = cast(Table, DeletedPostRow.__table__)

@@ -15,7 +15,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.infrastructure.db.engine import normalise_url
-from app.shared.exceptions import InvalidInput, StorageUnavailable
+from app.shared.exceptions import Conflict, InvalidInput, StorageUnavailable
 
 # A connection the server closed (a restart, an idle timeout, a cut network) fails its next
 # statement with one of these; it is closed, never reused, and one retry gets a new connection.
@@ -175,5 +175,9 @@ class MissingReference(InvalidInput):
 
 
 def refused(error: BaseException) -> InvalidInput:
-    kind = MissingReference if isinstance(error, asyncpg.ForeignKeyViolationError) else InvalidInput
+    kind: type[InvalidInput] = InvalidInput
+    if isinstance(error, asyncpg.ForeignKeyViolationError):
+        kind = MissingReference
+    elif isinstance(error, asyncpg.UniqueViolationError):
+        kind = Conflict  # the one unique key not resolved by ON CONFLICT: a username
     return kind(f"the database refused the data: {error}")

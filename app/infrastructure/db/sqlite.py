@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
 
-from app.shared.exceptions import InvalidInput, StorageUnavailable
+from app.shared.exceptions import Conflict, InvalidInput, StorageUnavailable
 
 T = TypeVar("T")
 # Bound parameters per statement stay well under SQLite's limit.
@@ -27,6 +27,8 @@ def translate(error: sa_exc.SQLAlchemyError) -> Exception:
     """Driver errors become our own types at the boundary, so callers catch one thing."""
     # IntegrityError and DataError are the client's data (a broken reference, a value the
     # database cannot store); everything else means the database is not serving.
+    if isinstance(error, sa_exc.IntegrityError) and "UNIQUE" in str(error.orig):
+        return Conflict(f"the database refused the data: {str(error.orig).strip()}")
     if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
         return InvalidInput(f"the database refused the data: {str(error.orig).strip()}")
     return StorageUnavailable(f"database unavailable: {type(error).__name__}: {str(error).splitlines()[0]}")

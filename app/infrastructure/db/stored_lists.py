@@ -5,22 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import sqlite
 
 from app.domain.entities import StoredList
 from app.domain.ports import ListCheck
 from app.infrastructure.db import mappers
-from app.infrastructure.db.interactions import INTERACTIONS
-from app.infrastructure.db.orm import RecommendationRow
+from app.infrastructure.db.orm import DELETED, INTERACTIONS, RECOMMENDATIONS, USERS
 from app.infrastructure.db.postgres import PostgresPool
 from app.infrastructure.db.sqlite import SqliteDatabase, chunks
 from app.shared.ids import uuid7
-
-RECOMMENDATIONS = cast(Table, RecommendationRow.__table__)
 
 # A list as one row of comma-joined strings: as 200 rows it cost milliseconds of Python.
 _READ = (
@@ -31,12 +28,15 @@ _READ = (
 )
 # Every post the user has seen as one string of hex ids, read from the index alone (asking about
 # the list's posts instead, `post_id = ANY(array)`, cost PostgreSQL eight times as much planning
-# the array), and the stored list's generated_at (every row of a list carries it).
+# the array); the stored list's generated_at (every row of a list carries it); the posts deleted
+# lately (a small table); and whether the user exists.
 _CHECK = (
     "SELECT (SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM user_interaction"
     " WHERE user_id = $1),"
     " (SELECT generated_at FROM user_recommendation"
-    " WHERE user_id = $1 AND model_version = $2 AND expires_at > $3 LIMIT 1)"
+    " WHERE user_id = $1 AND model_version = $2 AND expires_at > $3 LIMIT 1),"
+    " (SELECT string_agg(replace(post_id::text, '-', ''), ',') FROM deleted_post),"
+    " EXISTS (SELECT 1 FROM users WHERE id = $1)"
 )
 # A user's list replaced by one statement: rows no longer listed are deleted, the listed ones
 # upserted with their rank.
@@ -55,6 +55,10 @@ _DELETE_EXPIRED = (
     "WITH gone AS (DELETE FROM user_recommendation WHERE expires_at <= $1 RETURNING 1)"
     " SELECT count(*) FROM gone"
 )
+
+
+def hex_ids(joined: str | None) -> set[UUID]:
+    return {UUID(h) for h in joined.split(",")} if joined else set()
 
 
 def seen_in_hex(joined: str | None, post_ids: Sequence[UUID]) -> set[UUID]:
@@ -87,8 +91,10 @@ class PostgresStoredLists:
     async def check(
         self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
     ) -> ListCheck:
-        ((seen_hex, generated_at),) = await self._reads.fetch(_CHECK, user_id, model_version, now)
-        return ListCheck(seen_in_hex(seen_hex, post_ids), generated_at)
+        ((seen_hex, generated_at, gone_hex, user_known),) = await self._reads.fetch(
+            _CHECK, user_id, model_version, now
+        )
+        return ListCheck(seen_in_hex(seen_hex, post_ids), generated_at, hex_ids(gone_hex), user_known)
 
     async def store(self, lists: Sequence[StoredList]) -> None:
         if not lists:
@@ -137,6 +143,8 @@ _SEEN_AMONG = select(INTERACTIONS.c.post_id).where(
     INTERACTIONS.c.user_id == bindparam("user_id"),
     INTERACTIONS.c.post_id.in_(bindparam("post_ids", expanding=True)),
 )
+_DELETED = select(DELETED.c.post_id)
+_USER_KNOWN = select(USERS.c.id).where(USERS.c.id == bindparam("user_id"))
 _COLUMNS = ("score", "reason", "model_version", "rank", "generated_at", "expires_at")
 _INSERT = sqlite.insert(RECOMMENDATIONS)
 _UPSERT = _INSERT.on_conflict_do_update(
@@ -170,7 +178,11 @@ class SqliteStoredLists:
                 seen.update(conn.scalars(_SEEN_AMONG, {"user_id": user_id, "post_ids": list(chunk)}))
             params = {"user_id": user_id, "model_version": model_version, "now": now}
             generated_at = conn.execute(_GENERATED_AT, params).scalar()
-            return ListCheck(seen, None if generated_at is None else mappers.aware(generated_at))
+            gone = set(conn.scalars(_DELETED))
+            user_known = conn.execute(_USER_KNOWN, {"user_id": user_id}).first() is not None
+            return ListCheck(
+                seen, None if generated_at is None else mappers.aware(generated_at), gone, user_known
+            )
 
         return await self._db.run(read)
 

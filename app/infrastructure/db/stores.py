@@ -11,23 +11,42 @@ from dataclasses import dataclass
 from anyio import to_thread
 from sqlalchemy import text
 
-from app.domain.ports import InteractionRepository, PostRepository, StoredListRepository, UserRepository
+from app.domain.ports import (
+    InteractionRepository,
+    PostRepository,
+    ServedListRepository,
+    StoredListRepository,
+    UserRepository,
+)
 from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.identity import DATABASE_ID_KEY, read_database_id
 from app.infrastructure.db.interactions import PostgresInteractions, SqliteInteractions
+from app.infrastructure.db.orm import SCHEMA_REVISION
 from app.infrastructure.db.postgres import PostgresPool, asyncpg_dsn
 from app.infrastructure.db.posts import PostgresPosts, SqlitePosts
+from app.infrastructure.db.served_lists import PostgresServedLists, SqliteServedLists
 from app.infrastructure.db.sqlite import SqliteDatabase
 from app.infrastructure.db.stored_lists import PostgresStoredLists, SqliteStoredLists
 from app.infrastructure.db.users import PostgresUsers, SqliteUsers
 from app.shared.exceptions import StorageUnavailable
 
+_REVISION = "SELECT version_num FROM alembic_version"
 _READ_ID = "SELECT value FROM service_meta WHERE key = $1"
 _WRITE_ID = "INSERT INTO service_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING"
 _NO_META = (
     "the database has no service_meta table (its schema predates migration 0004, or it was never"
     " migrated): run `uv run ml-service migrate`"
 )
+
+
+def _no_schema(revision: str | None) -> str:
+    found = f"is at revision {revision}" if revision else "has no schema"
+    return f"the database {found}; this service needs {SCHEMA_REVISION}: run `uv run ml-service migrate`"
+
+
+def _check_revision(revision: str | None) -> None:
+    if revision != SCHEMA_REVISION:
+        raise StorageUnavailable(_no_schema(revision))
 
 
 @dataclass(frozen=True)
@@ -52,9 +71,10 @@ class PostgresStores:
 
         self._reads, self._writes = pool(), pool()
         self.users: UserRepository = PostgresUsers(self._writes)
-        self.posts: PostRepository = PostgresPosts(self._reads)
+        self.posts: PostRepository = PostgresPosts(self._reads, self._writes)
         self.interactions: InteractionRepository = PostgresInteractions(self._reads, self._writes)
         self.lists: StoredListRepository = PostgresStoredLists(self._reads, self._writes)
+        self.served: ServedListRepository = PostgresServedLists(self._reads, self._writes)
 
     async def open(self) -> None:
         await self._reads.open()
@@ -65,7 +85,14 @@ class PostgresStores:
         await self._writes.close()
 
     async def ping(self) -> None:
-        await self._reads.fetch("SELECT 1")
+        """Returns when the database answers with the schema this code needs."""
+        try:
+            rows = await self._reads.fetch(_REVISION)
+        except StorageUnavailable as error:
+            if "alembic_version" in str(error):
+                raise StorageUnavailable(_no_schema(None)) from error
+            raise
+        _check_revision(rows[0][0] if rows else None)
 
     async def database_id(self) -> str:
         """The id in `service_meta`, written once (a new UUID) by whichever process comes first."""
@@ -89,6 +116,7 @@ class SqliteStores:
         self.posts: PostRepository = SqlitePosts(self._db)
         self.interactions: InteractionRepository = SqliteInteractions(self._db)
         self.lists: StoredListRepository = SqliteStoredLists(self._db)
+        self.served: ServedListRepository = SqliteServedLists(self._db)
 
     async def open(self) -> None:
         return None
@@ -97,7 +125,14 @@ class SqliteStores:
         self._db.engine.dispose()
 
     async def ping(self) -> None:
-        await self._db.run(lambda conn: conn.execute(text("SELECT 1")))
+        """Returns when the database answers with the schema this code needs."""
+        try:
+            revision = await self._db.run(lambda conn: conn.execute(text(_REVISION)).scalar())
+        except StorageUnavailable as error:
+            if "alembic_version" in str(error):
+                raise StorageUnavailable(_no_schema(None)) from error
+            raise
+        _check_revision(revision)
 
     async def database_id(self) -> str:
         return await to_thread.run_sync(read_database_id, self._db.engine)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.shared.exceptions import (
+    Conflict,
     InvalidInput,
     ModelUnavailable,
     NotFoundError,
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
+    (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
     (StorageUnavailable, 503, "storage_unavailable"),
     (ModelUnavailable, 503, "model_unavailable"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,6 +19,9 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+
+from app.application.dto import Cursor
+from app.application.use_cases.track_interactions import MAX_CLOCK_SKEW
 
 MAX_EXCLUDED_POSTS = 500
 MAX_BATCH = 500
@@ -35,8 +40,39 @@ class GenerateRequest(BaseModel):
 
     user_id: UUID
     limit: int = Field(50, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=1000)
+    offset: int = Field(0, ge=0, le=1000, description="ignored with a cursor")
+    cursor: str | None = Field(
+        None,
+        max_length=64,
+        description="the previous page's metadata.next_cursor: continues that list where it ended",
+    )
     context: RecommendationContext = Field(default_factory=RecommendationContext)
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_is_ours(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)  # raises ValueError, reported as a 422 on `cursor`
+        return value
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """Opaque to clients: the list's id and the position the next page starts at."""
+    return (
+        base64.urlsafe_b64encode(cursor.list_id.bytes + cursor.position.to_bytes(4, "big"))
+        .decode()
+        .rstrip("=")
+    )
+
+
+def decode_cursor(value: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 20:
+        raise ValueError("not a cursor this service issued: send the previous page's metadata.next_cursor")
+    return Cursor(UUID(bytes=raw[:16]), int.from_bytes(raw[16:], "big"))
 
 
 class RecommendationOut(BaseModel):
@@ -50,6 +86,11 @@ class RecommendationMetadata(BaseModel):
     model_version: str | None
     generated_at: datetime
     source: Literal["model", "precomputed", "cold_start"]
+    recommendation_id: UUID = Field(description="the ranked list these posts come from")
+    next_cursor: str | None = Field(description="send as `cursor` for the next page; null at the end")
+    cursor_expired: bool = Field(
+        description="a cursor was sent but its list is gone (expired or unknown): this page starts a new list"
+    )
 
 
 class GenerateResponse(BaseModel):
@@ -87,11 +128,29 @@ class InteractionIn(BaseModel):
     @classmethod
     def _storable_event_id(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_text(value)
+            check_text(value)
         return value
 
+    @field_validator("created_at")
+    @classmethod
+    def _not_before_1970(cls, value: datetime | None) -> datetime | None:
+        # A time in the future is refused by the use case, against its clock.
+        return check_time(value, future_ok=True)
 
-def _check_text(value: str) -> None:
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_time(value: datetime | None, *, future_ok: bool = False) -> datetime | None:
+    """Times the service and its training can hold: since 1970, not in the future."""
+    if value is not None and value < EARLIEST:
+        raise ValueError("must not be before 1970-01-01")
+    if not future_ok and value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise ValueError("must not be in the future")
+    return value
+
+
+def check_text(value: str) -> None:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     try:
@@ -104,7 +163,7 @@ def _check_storable(value: Any, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, str):
-        _check_text(value)
+        check_text(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("numbers must be finite")
@@ -117,7 +176,8 @@ def _check_storable(value: Any, depth: int) -> None:
             _check_storable(item, depth + 1)
 
 
-InteractionItem = Annotated[dict[str, Any], WithJsonSchema(InteractionIn.model_json_schema())]
+# Any JSON value: an item that is not even an object is rejected alone, not with its batch.
+InteractionItem = Annotated[Any, WithJsonSchema(InteractionIn.model_json_schema())]
 
 
 class InteractionBatch(BaseModel):

@@ -19,6 +19,7 @@ from app.presentation.api.schemas import (
     TrackResponse,
 )
 from app.shared import metrics
+from app.shared.exceptions import InvalidInput
 
 router = APIRouter(prefix="/interactions", tags=["interactions"])
 
@@ -30,6 +31,10 @@ async def track(
 ) -> Response:
     """One interaction, or a batch of up to 500; each bad item is reported, the good ones stored."""
     result = await use_case.execute(_command(body))
+    if isinstance(body, InteractionIn) and result.rejected:
+        # One interaction that stores nothing is an error of the request, not a partial success.
+        refused = result.rejected[0]
+        raise InvalidInput(f"{refused.field}: {refused.error}" if refused.field else refused.error)
     metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
     metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
     metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))
@@ -48,7 +53,9 @@ def _command(body: InteractionIn | InteractionBatch) -> TrackInteractionsCommand
             items.append(_input(index, InteractionIn.model_validate(raw)))
         except ValidationError as error:
             first = field_errors(error.errors())[0]
-            rejected.append(RejectedItem(index, f"{first['field']}: {first['message']}", first["field"]))
+            field = first["field"] or None  # None: the item is not an object at all
+            message = f"{field}: {first['message']}" if field else first["message"]
+            rejected.append(RejectedItem(index, message, field))
     return TrackInteractionsCommand(items, already_rejected=rejected)
 
 

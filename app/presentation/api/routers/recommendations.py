@@ -10,7 +10,13 @@ from app.application.dto import GenerateRecommendationsCommand, RecommendationsR
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
 from app.presentation.api.dependencies import get_generate
 from app.presentation.api.responses import json_document
-from app.presentation.api.schemas import GenerateRequest, GenerateResponse, LegacyRecommendationsResponse
+from app.presentation.api.schemas import (
+    GenerateRequest,
+    GenerateResponse,
+    LegacyRecommendationsResponse,
+    decode_cursor,
+    encode_cursor,
+)
 from app.shared import metrics
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
@@ -26,6 +32,7 @@ async def generate(body: GenerateRequest, use_case: Generate) -> Response:
         offset=body.offset,
         exclude_seen=body.context.exclude_seen,
         exclude_post_ids=frozenset(body.context.exclude_post_ids),
+        cursor=decode_cursor(body.cursor) if body.cursor is not None else None,
     )
     result = await _measured(use_case, command)
     return json_document(
@@ -37,6 +44,9 @@ async def generate(body: GenerateRequest, use_case: Generate) -> Response:
                 "model_version": result.model_version,
                 "generated_at": result.generated_at,
                 "source": result.source.value,
+                "recommendation_id": result.recommendation_id,
+                "next_cursor": encode_cursor(result.next_cursor) if result.next_cursor else None,
+                "cursor_expired": result.cursor_expired,
             },
         }
     )
