@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the service, not a CDN.
+    app = FastAPIOffline(
         title="ml-service",
         version="0.1.0",
         summary="Personalized feed recommendations",

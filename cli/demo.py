@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
+from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
@@ -15,7 +17,8 @@ from app.infrastructure.db.orm import InteractionRow, PostRow
 from app.infrastructure.ml.registry import ModelRegistry
 from training.sources import database_source
 
-DEMO_DATA = PROJECT_ROOT / "data" / "demo" / "interactions.json"
+# ML_DEMO_DATA moves it (the TypeScript client's tests run a demo of their own).
+DEMO_DATA = Path(os.environ.get("ML_DEMO_DATA") or PROJECT_ROOT / "data" / "demo" / "interactions.json")
 
 
 def say(message: str) -> None:
@@ -29,7 +32,8 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"port {args.port} on {args.host} is taken (another demo?): stop it, or pass --port")
         return 1
     if not DEMO_DATA.exists():
-        say(f"generating demo data into {DEMO_DATA.relative_to(PROJECT_ROOT)}")
+        shown = DEMO_DATA.relative_to(PROJECT_ROOT) if DEMO_DATA.is_relative_to(PROJECT_ROOT) else DEMO_DATA
+        say(f"generating demo data into {shown}")
         from data.generate_fake_data import main as generate
 
         generate(

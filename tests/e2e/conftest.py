@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import create_engine, text
 
 from app.infrastructure.db.engine import normalise_url
@@ -159,10 +161,33 @@ def server(deployment: Deployment) -> Iterator[ServerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def served_schema(server: ServerProcess) -> OpenApiSchema:
+    """The OpenAPI document the shared server serves."""
+    return schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
+
+
 @pytest.fixture
-def client(server: ServerProcess) -> Iterator[httpx.Client]:
+def client(server: ServerProcess, served_schema: OpenApiSchema) -> Iterator[httpx.Client]:
+    """A client of the shared server; every response it receives must be one the document
+    describes (status, content type, body), or the test fails."""
+    problems: list[str] = []
+
+    def conforms(response: httpx.Response) -> None:
+        response.read()
+        request = response.request
+        operation = served_schema.find_operation_by_path(request.method, request.url.path)
+        if operation is None:
+            return  # a path the document does not have: an unknown route, /metrics
+        try:
+            operation.validate_response(response)
+        except Exception as error:
+            problems.append(f"{request.method} {request.url.path} → {response.status_code}: {error}")
+
     with server.client() as http:
+        http.event_hooks["response"].append(conforms)
         yield http
+    assert not problems, "responses the OpenAPI document does not describe:\n" + "\n".join(problems)
 
 
 @pytest.fixture

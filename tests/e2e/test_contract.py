@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -198,3 +199,15 @@ def test_a_streamed_body_over_the_limit_is_refused_with_413(server: ServerProces
 
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
+
+
+def test_the_docs_pages_load_everything_from_the_service(client: httpx.Client) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+        assets += re.findall(r"""(?:url|spec-url):\s*['"]([^'"]+)['"]""", html.text)
+        assert assets, html.text
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            assert client.get(asset).status_code == 200, asset

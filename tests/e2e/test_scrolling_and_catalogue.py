@@ -171,7 +171,7 @@ def test_a_single_interaction_that_stores_nothing_is_a_4xx_naming_why(
         "/interactions/track",
         json={"user_id": str(user), "post_id": str(uuid.uuid4()), "interaction_type": "view"},
     )
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert "unknown post" in str(response.json()["detail"])
 
 

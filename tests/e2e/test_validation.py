@@ -61,12 +61,11 @@ CASES = {
     "malformed JSON": BadRequest(
         "POST", GENERATE, "body", content=b'{"user_id": ', headers={"content-type": "application/json"}
     ),
-    "a body that is not JSON": BadRequest(
+    "a typo inside context": BadRequest(
         "POST",
         GENERATE,
-        "body",
-        content=json.dumps({"user_id": SOME_USER}).encode(),
-        headers={"content-type": "text/plain"},
+        "body.context.excludeSeen",
+        {"user_id": SOME_USER, "context": {"exclude_post_id": [], "excludeSeen": False}},
     ),
     "a missing user id": BadRequest("POST", GENERATE, "body.user_id", {"limit": 5}),
     "an unknown interaction type": BadRequest(
@@ -251,3 +250,18 @@ def test_every_item_of_a_batch_with_arbitrary_metadata_is_stored_or_listed(
     sql = "SELECT count(*) FROM user_interaction WHERE event_id = :e"
     stored = [deployment.query(sql, e=e)[0][0] for e in events]
     assert stored == [0 if i in rejected else 1 for i in range(len(events))]
+
+
+def test_a_body_that_is_not_json_is_a_415_saying_what_to_send(client: httpx.Client) -> None:
+    response = client.post(
+        GENERATE, content=json.dumps({"user_id": SOME_USER}).encode(), headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+    assert "application/json" in response.json()["detail"]
+
+
+def test_generate_read_with_get_is_a_405_not_a_user_id(client: httpx.Client) -> None:
+    response = client.get(GENERATE)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"

@@ -76,7 +76,9 @@ async def test_a_retried_delivery_with_the_same_event_id_is_stored_once() -> Non
     assert len(stores.interactions.rows) == 1
 
 
-async def test_a_timestamp_far_in_the_future_is_rejected_but_client_time_is_kept_otherwise() -> None:
+async def test_a_timestamp_far_in_the_future_is_stored_at_server_time_and_client_time_kept_otherwise() -> (
+    None
+):
     stores, clock, user_id, post_id = await _setup()
     past = clock.now() - timedelta(minutes=3)
     result = await _use_case(stores, clock).execute(
@@ -87,5 +89,5 @@ async def test_a_timestamp_far_in_the_future_is_rejected_but_client_time_is_kept
             ]
         )
     )
-    assert [(r.index, r.field) for r in result.rejected] == [(0, "created_at")]
-    assert [i.created_at for i in stores.interactions.rows] == [past]
+    assert (result.accepted, result.rejected) == (2, [])
+    assert [i.created_at for i in stores.interactions.rows] == [clock.now(), past]

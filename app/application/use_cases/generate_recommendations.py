@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from anyio import to_thread
@@ -107,9 +108,10 @@ class GenerateRecommendations:
         if storable and model is not None:
             found = await self._stored_list(command.user_id, model.version, now)
             if found is not None:
-                stored, hidden = found
+                stored, check = found
                 served = self._served_list(stored.user_id, stored.model_version, Source.STORED, stored, now)
-                result = self._page(command, served, hidden | command.exclude_post_ids, now, Source.STORED)
+                others = check.gone | command.exclude_post_ids
+                result = self._page(command, served, check.seen, others, now, Source.STORED)
                 if result.total:  # else the user has seen it all: compute a new one
                     return result
         ranked, source = await self._computed(command, model, now)
@@ -120,7 +122,7 @@ class GenerateRecommendations:
             self._kept.put(stored)
             self._writer.save(stored)
         served = self._served_list(command.user_id, version, source, stored, now)
-        return self._page(command, served, command.exclude_post_ids, now, source)
+        return self._page(command, served, set(), command.exclude_post_ids, now, source)
 
     async def _next_page(
         self, command: GenerateRecommendationsCommand, cursor: Cursor, now: datetime
@@ -134,8 +136,9 @@ class GenerateRecommendations:
         check = await self._lists.check(command.user_id, served.model_version or "", now, ids)
         if not check.user_known:
             return None
-        hidden = check.gone | command.exclude_post_ids | (check.seen if command.exclude_seen else set())
-        return self._page(command, served, hidden, now, Source(served.source), start=cursor.position)
+        seen = check.seen if command.exclude_seen else set()
+        others = check.gone | command.exclude_post_ids
+        return self._page(command, served, seen, others, now, Source(served.source), start=cursor.position)
 
     def _served_list(
         self, user_id: UUID, version: str | None, source: Source, stored: StoredList, now: datetime
@@ -146,7 +149,7 @@ class GenerateRecommendations:
         if source is Source.COLD_START:
             list_id = uuid7()
         else:
-            list_id = uuid5(_LISTS, f"{user_id}/{stored.model_version}/{stored.generated_at.isoformat()}")
+            list_id = _stored_list_id(user_id, stored.model_version, stored.generated_at)
             kept = self._kept_served.get(list_id, now)
             if kept is not None and kept.expires_at - now > self._policy.cursor_ttl / 2:
                 return kept
@@ -158,13 +161,16 @@ class GenerateRecommendations:
         self,
         command: GenerateRecommendationsCommand,
         served: ServedList,
-        hidden: frozenset[UUID] | set[UUID],
+        seen: set[UUID],
+        others: frozenset[UUID] | set[UUID],
         now: datetime,
         source: Source,
         *,
         start: int | None = None,
     ) -> RecommendationsResult:
-        hidden = frozenset(hidden)
+        """The page from `start` (or `command.offset`), without `seen` (posts of the list) and
+        `others` (posts that may or may not be in it)."""
+        hidden = frozenset(seen | others)
         if start is None:
             start = ranking.position_of(served.items, hidden, command.offset)
         page, next_position = ranking.scroll(served.items, hidden, start, command.limit)
@@ -172,7 +178,13 @@ class GenerateRecommendations:
             # Only a list with pages left needs to be found again.
             self._kept_served.put(served)
             self._writer.save_served(served)
-        total = sum(1 for r in served.items if r.post_id not in hidden)
+        # Counted from the few hidden posts, not by hashing every post of the list again.
+        extra = others - seen
+        total = (
+            len(served.items)
+            - len(seen)
+            - (sum(1 for r in served.items if r.post_id in extra) if extra else 0)
+        )
         return RecommendationsResult(
             user_id=command.user_id,
             recommendations=page,
@@ -186,22 +198,22 @@ class GenerateRecommendations:
 
     async def _stored_list(
         self, user_id: UUID, version: str, now: datetime
-    ) -> tuple[StoredList, set[UUID]] | None:
-        """The user's stored list, the kept copy unless the database holds a newer one, and the
-        posts of it to leave out (seen, deleted). Who has seen what always comes from the
-        database: a post tracked a second ago, on any worker, is left out."""
+    ) -> tuple[StoredList, ListCheck] | None:
+        """The user's stored list, the kept copy unless the database holds a newer one, and what
+        to leave out of it (seen, deleted). Who has seen what always comes from the database: a
+        post tracked a second ago, on any worker, is left out."""
         kept = self._kept.get(user_id, version, now)
         if kept is not None:
             check = await self._lists.check(user_id, version, now, _post_ids(kept))
             if check.user_known and not _replaced(kept, check):
-                return kept, check.seen | check.gone
+                return kept, check
             self._kept.discard(user_id)
         stored = await self._lists.read(user_id, version, now)
         if stored is None:
             return None
         self._kept.put(stored)
         check = await self._lists.check(user_id, version, now, _post_ids(stored))
-        return stored, check.seen | check.gone
+        return stored, check
 
     async def _computed(
         self, command: GenerateRecommendationsCommand, model: Recommender | None, now: datetime
@@ -243,6 +255,12 @@ def _replaced(kept: StoredList, check: ListCheck) -> bool:
     precompute job). An older one, or none, means this worker's newer list is not written yet (the
     writer runs in the background): the kept list stands."""
     return check.generated_at is not None and check.generated_at > kept.generated_at
+
+
+@lru_cache(maxsize=8192)
+def _stored_list_id(user_id: UUID, model_version: str, generated_at: datetime) -> UUID:
+    """The served list id of a stored list: the same on every worker."""
+    return uuid5(_LISTS, f"{user_id}/{model_version}/{generated_at.isoformat()}")
 
 
 def _post_ids(stored: StoredList) -> list[UUID]:

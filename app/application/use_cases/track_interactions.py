@@ -16,7 +16,8 @@ from app.domain.entities import Interaction
 from app.domain.ports import Clock, InteractionRepository, PostRepository, UserRepository
 from app.shared.ids import uuid7
 
-# Client clocks drift; an event further in the future than this is a bug, not drift.
+# Client clocks drift; an event further in the future than this comes from a wrong clock, and is
+# stored at the server's time rather than lost.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -62,11 +63,8 @@ class _Batch:
     def of(cls, command: TrackInteractionsCommand, now: datetime) -> _Batch:
         batch = cls(rejected=list(command.already_rejected))
         for item in command.items:
-            if item.created_at is not None and item.created_at > now + MAX_CLOCK_SKEW:
-                batch.rejected.append(RejectedItem(item.index, "created_at is in the future", "created_at"))
-            else:
-                batch.inputs.append(item)
-                batch.interactions.append(_to_interaction(item, now))
+            batch.inputs.append(item)
+            batch.interactions.append(_to_interaction(item, now))
         return batch
 
     def missed(self, stored: set[UUID]) -> list[InteractionInput]:
@@ -95,7 +93,12 @@ def _to_interaction(item: InteractionInput, now: datetime) -> Interaction:
         user_id=item.user_id,
         post_id=item.post_id,
         kind=item.kind,
-        created_at=item.created_at or now,
+        created_at=not_after(item.created_at, now),
         metadata=dict(item.metadata),
         event_id=item.event_id,
     )
+
+
+def not_after(moment: datetime | None, now: datetime) -> datetime:
+    """`moment`, or now when it is missing or further ahead than clocks drift."""
+    return moment if moment is not None and moment <= now + MAX_CLOCK_SKEW else now

@@ -15,11 +15,15 @@ from pydantic import (
     field_validator,
 )
 
-from app.presentation.api.schemas import check_text, check_time
+from app.presentation.api.schemas import SINCE_1970, check_text, check_time
 
 MAX_POSTS = 1000
-# Since 1970 and not in the future: what the service and its training can hold.
-Moment = Annotated[AwareDatetime, AfterValidator(check_time)]
+# Since 1970: what the service and its training can hold (a later time than now is taken as now).
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(check_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": SINCE_1970}),
+]
 
 
 class UserIn(BaseModel):
@@ -67,8 +71,14 @@ class PostWithId(PostIn):
     id: UUID
 
 
-# Any JSON value: an item that is not even an object is rejected alone, not with its batch.
-PostItem = Annotated[Any, WithJsonSchema(PostWithId.model_json_schema())]
+# Any JSON value: an item that is not a post, or not even an object, is rejected alone in the
+# answer, not with its batch; the schema says so rather than promising a 422.
+PostItem = Annotated[
+    Any,
+    WithJsonSchema(
+        {"description": "a post with its `id` (see PostIn); an invalid item is listed in `rejected`"}
+    ),
+]
 
 
 class PostBatch(BaseModel):

@@ -59,7 +59,13 @@ def register_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("validation_error", field_errors(exc.errors())), status_code=422)
 
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        name = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        name = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }
         return JSONResponse(
             error_body(name.get(exc.status_code, "http_error"), exc.detail),
             status_code=exc.status_code,

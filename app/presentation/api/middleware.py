@@ -71,7 +71,9 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 to a body over `max_bytes`, by Content-Length or while it streams in."""
+    """Answers 413 to a body over `max_bytes`, by Content-Length or while it streams in, and 415
+    to a POST or PUT body declared as anything but JSON (no content type at all is read as JSON,
+    as FastAPI does)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -81,9 +83,14 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
+            return
+        if scope["method"] in ("POST", "PUT") and not _json(headers.get(b"content-type")):
+            detail = "send the body as JSON with content-type: application/json"
+            await send_json(send, 415, error_body("unsupported_media_type", detail))
             return
         seen = 0
         started = False
@@ -110,6 +117,13 @@ class BodySizeLimitMiddleware:
     async def _reject(self, send: Send) -> None:
         detail = f"request body over {self.max_bytes} bytes; send smaller batches"
         await send_json(send, 413, error_body("payload_too_large", detail))
+
+
+def _json(content_type: bytes | None) -> bool:
+    if not content_type:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 class ApiKeyMiddleware:

@@ -21,15 +21,17 @@ from pydantic import (
 )
 
 from app.application.dto import Cursor
-from app.application.use_cases.track_interactions import MAX_CLOCK_SKEW
+from app.domain.entities import Reason
 
 MAX_EXCLUDED_POSTS = 500
 MAX_BATCH = 500
 MAX_METADATA_DEPTH = 16
+# The JSON schema's way to say "since 1970" of an RFC 3339 date-time: by its year.
+SINCE_1970 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
 
 
 class RecommendationContext(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     exclude_seen: bool = True
     exclude_post_ids: list[UUID] = Field(default_factory=list, max_length=MAX_EXCLUDED_POSTS)
@@ -43,7 +45,7 @@ class GenerateRequest(BaseModel):
     offset: int = Field(0, ge=0, le=1000, description="ignored with a cursor")
     cursor: str | None = Field(
         None,
-        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]{27}$",
         description="the previous page's metadata.next_cursor: continues that list where it ended",
     )
     context: RecommendationContext = Field(default_factory=RecommendationContext)
@@ -70,7 +72,7 @@ def decode_cursor(value: str) -> Cursor:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         raw = b""
-    if len(raw) != 20:
+    if len(value) != 27 or len(raw) != 20:
         raise ValueError("not a cursor this service issued: send the previous page's metadata.next_cursor")
     return Cursor(UUID(bytes=raw[:16]), int.from_bytes(raw[16:], "big"))
 
@@ -78,7 +80,7 @@ def decode_cursor(value: str) -> Cursor:
 class RecommendationOut(BaseModel):
     post_id: UUID
     score: float = Field(ge=0, le=1)
-    reason: str
+    reason: Reason
 
 
 class RecommendationMetadata(BaseModel):
@@ -113,7 +115,9 @@ class InteractionIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     event_id: str | None = Field(None, min_length=1, max_length=128)
     created_at: AwareDatetime | None = Field(
-        None, description="when it happened; the server's time if absent"
+        None,
+        description="when it happened, since 1970; the server's time if absent or more than 5 minutes ahead",
+        json_schema_extra={"pattern": SINCE_1970},
     )
 
     # PostgreSQL stores neither NUL characters, lone UTF-16 surrogates nor non-finite numbers:
@@ -134,19 +138,17 @@ class InteractionIn(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _not_before_1970(cls, value: datetime | None) -> datetime | None:
-        # A time in the future is refused by the use case, against its clock.
-        return check_time(value, future_ok=True)
+        return check_time(value)
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def check_time(value: datetime | None, *, future_ok: bool = False) -> datetime | None:
-    """Times the service and its training can hold: since 1970, not in the future."""
+def check_time(value: datetime | None) -> datetime | None:
+    """Times the service and its training can hold: since 1970 (a later time than now is taken as
+    now, where it is used)."""
     if value is not None and value < EARLIEST:
         raise ValueError("must not be before 1970-01-01")
-    if not future_ok and value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
-        raise ValueError("must not be in the future")
     return value
 
 
@@ -176,8 +178,14 @@ def _check_storable(value: Any, depth: int) -> None:
             _check_storable(item, depth + 1)
 
 
-# Any JSON value: an item that is not even an object is rejected alone, not with its batch.
-InteractionItem = Annotated[Any, WithJsonSchema(InteractionIn.model_json_schema())]
+# Any JSON value: an item that is not an interaction, or not even an object, is rejected alone in
+# the 202 answer, not with its batch; the schema says so rather than promising a 422.
+InteractionItem = Annotated[
+    Any,
+    WithJsonSchema(
+        {"description": "an interaction (see InteractionIn); an invalid item is listed in `rejected`"}
+    ),
+]
 
 
 class InteractionBatch(BaseModel):
@@ -211,15 +219,49 @@ class TrackResponse(BaseModel):
     rejected: list[RejectedOut]
 
 
+class DatabaseHealth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ok: bool
+    error: str | None
+
+
 class HealthResponse(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     timestamp: datetime
     model_version: str | None
     model_loaded: bool
-    database: dict[str, Any]
+    database: DatabaseHealth
     model_error: str | None = None
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="where, e.g. body.limit or body.interactions.3.user_id")
+    message: str
+    type: str | None
+
+
 class ErrorResponse(BaseModel):
-    error: str
-    detail: Any = None
+    """Every error the service answers, whatever its status."""
+
+    error: str = Field(
+        description="validation_error, not_found, unauthorized, conflict, storage_unavailable, …"
+    )
+    detail: str | list[FieldProblem] | None = None
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# The errors any route may answer, documented once for every route that can.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("the body is not valid UTF-8 or JSON"),
+    413: _error("the body is over ML_MAX_BODY_BYTES"),
+    415: _error("the body is not application/json"),
+}
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("ML_SERVICE_API_KEY is set and the request does not carry it"),
+    422: _error("a field is missing, unknown or out of range; `detail` names each one"),
+    503: _error("the database does not answer, or its schema is not the one the code needs"),
+}

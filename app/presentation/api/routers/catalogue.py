@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import ValidationError
 
+from app.application.use_cases.track_interactions import not_after
 from app.bootstrap import Container
 from app.domain.entities import Post, User
 from app.presentation.api.catalogue_schemas import (
@@ -20,17 +21,25 @@ from app.presentation.api.catalogue_schemas import (
 from app.presentation.api.dependencies import get_container
 from app.presentation.api.errors import field_errors
 from app.presentation.api.responses import json_response
+from app.presentation.api.schemas import BODY_ERRORS, COMMON_ERRORS, ErrorResponse
 
-users = APIRouter(prefix="/users", tags=["catalogue"])
-posts = APIRouter(prefix="/posts", tags=["catalogue"])
+users = APIRouter(prefix="/users", tags=["catalogue"], responses=COMMON_ERRORS)
+posts = APIRouter(prefix="/posts", tags=["catalogue"], responses=COMMON_ERRORS)
+TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "another user has the username"}
+}
 Services = Annotated[Container, Depends(get_container)]
 
 
-@users.put("/{user_id}", response_model=UpsertedOut, responses={201: {"model": UpsertedOut}})
+@users.put(
+    "/{user_id}",
+    response_model=UpsertedOut,
+    responses={**BODY_ERRORS, **TAKEN, 201: {"model": UpsertedOut}},
+)
 async def put_user(user_id: UUID, body: UserIn, services: Services) -> Response:
     """Creates or updates a user of the app (201 when new); 409 when another user has the username."""
-    now = services.clock.now()
-    user = User(user_id, body.username, body.display_name, body.follower_count, body.created_at or now)
+    created_at = not_after(body.created_at, services.clock.now())
+    user = User(user_id, body.username, body.display_name, body.follower_count, created_at)
     created = await services.upsert_user.execute(user)
     return json_response(UpsertedOut(id=user_id, created=created), status_code=201 if created else 200)
 
@@ -43,7 +52,11 @@ async def erase_user(user_id: UUID, services: Services) -> Response:
     return Response(status_code=204)
 
 
-@posts.put("/{post_id}", response_model=UpsertedOut, responses={201: {"model": UpsertedOut}})
+@posts.put(
+    "/{post_id}",
+    response_model=UpsertedOut,
+    responses={**BODY_ERRORS, 201: {"model": UpsertedOut}},
+)
 async def put_post(post_id: UUID, body: PostIn, services: Services) -> Response:
     """Creates or updates a post (201 when new); an author the service does not know yet is created."""
     post = _post(post_id, body, services)
@@ -51,7 +64,7 @@ async def put_post(post_id: UUID, body: PostIn, services: Services) -> Response:
     return json_response(UpsertedOut(id=post_id, created=created), status_code=201 if created else 200)
 
 
-@posts.put("", response_model=PostBatchOut)
+@posts.put("", response_model=PostBatchOut, responses=BODY_ERRORS)
 async def put_posts(body: PostBatch, services: Services) -> Response:
     """Creates or updates up to 1,000 posts; each bad item is reported, the good ones stored."""
     good: list[Post] = []
@@ -78,7 +91,7 @@ async def delete_post(post_id: UUID, services: Services) -> Response:
 
 
 def _post(post_id: UUID, body: PostIn, services: Container) -> Post:
-    created_at = body.created_at or services.clock.now()
+    created_at = not_after(body.created_at, services.clock.now())
     return Post(post_id, body.author_id, body.content, created_at, body.topic, tuple(body.hashtags))
 
 

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from app.application.dto import HealthState
 from app.application.use_cases.health import CheckHealth
 from app.presentation.api.dependencies import get_health
 from app.presentation.api.responses import json_response
-from app.presentation.api.schemas import HealthResponse
+from app.presentation.api.schemas import DatabaseHealth, HealthResponse
 from app.shared import metrics
 
 router = APIRouter(tags=["health"])
@@ -25,7 +26,7 @@ async def health(use_case: Health) -> Response:
         timestamp=report.timestamp,
         model_version=report.model_version,
         model_loaded=report.model_loaded,
-        database={"ok": report.database_ok, "error": report.database_error},
+        database=DatabaseHealth(ok=report.database_ok, error=report.database_error),
         model_error=report.model_error,
     )
     status = 503 if report.status is HealthState.UNHEALTHY else 200
@@ -38,7 +39,11 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/health/ready")
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "not_ready"]
+
+
+@router.get("/health/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
 async def ready(use_case: Health) -> JSONResponse:
     """Ready for traffic when the database answers (without a model it serves cold start)."""
     report = await use_case.execute()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import ValidationError
@@ -12,6 +12,9 @@ from app.presentation.api.dependencies import get_track
 from app.presentation.api.errors import field_errors
 from app.presentation.api.responses import json_response
 from app.presentation.api.schemas import (
+    BODY_ERRORS,
+    COMMON_ERRORS,
+    ErrorResponse,
     InteractionBatch,
     InteractionIn,
     RejectedOut,
@@ -19,9 +22,16 @@ from app.presentation.api.schemas import (
     TrackResponse,
 )
 from app.shared import metrics
-from app.shared.exceptions import InvalidInput
+from app.shared.exceptions import InvalidInput, NotFoundError
 
-router = APIRouter(prefix="/interactions", tags=["interactions"])
+UNKNOWN_POST: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "one interaction naming a post that does not exist"}
+}
+router = APIRouter(
+    prefix="/interactions",
+    tags=["interactions"],
+    responses=COMMON_ERRORS | BODY_ERRORS | UNKNOWN_POST,
+)
 
 
 @router.post("/track", status_code=202, response_model=TrackResponse)
@@ -34,7 +44,10 @@ async def track(
     if isinstance(body, InteractionIn) and result.rejected:
         # One interaction that stores nothing is an error of the request, not a partial success.
         refused = result.rejected[0]
-        raise InvalidInput(f"{refused.field}: {refused.error}" if refused.field else refused.error)
+        message = f"{refused.field}: {refused.error}" if refused.field else refused.error
+        # A post (or user) it names does not exist: 404, as for any reference to nothing.
+        unknown = refused.error.startswith("unknown ")
+        raise NotFoundError(message) if unknown else InvalidInput(message)
     metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
     metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
     metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))

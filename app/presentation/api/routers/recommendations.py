@@ -4,13 +4,15 @@ import time
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from app.application.dto import GenerateRecommendationsCommand, RecommendationsResult, Source
 from app.application.use_cases.generate_recommendations import GenerateRecommendations
 from app.presentation.api.dependencies import get_generate
 from app.presentation.api.responses import json_document
 from app.presentation.api.schemas import (
+    BODY_ERRORS,
+    COMMON_ERRORS,
     GenerateRequest,
     GenerateResponse,
     LegacyRecommendationsResponse,
@@ -19,11 +21,21 @@ from app.presentation.api.schemas import (
 )
 from app.shared import metrics
 
-router = APIRouter(prefix="/recommendations", tags=["recommendations"])
+router = APIRouter(prefix="/recommendations", tags=["recommendations"], responses=COMMON_ERRORS)
 Generate = Annotated[GenerateRecommendations, Depends(get_generate)]
 
 
-@router.post("/generate", response_model=GenerateResponse)
+@router.get("/generate", include_in_schema=False)
+async def generate_is_a_post() -> None:
+    """Not a user id: the route is POST only."""
+    raise HTTPException(405, "POST a JSON body to /recommendations/generate", headers={"Allow": "POST"})
+
+
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses=BODY_ERRORS,
+)
 async def generate(body: GenerateRequest, use_case: Generate) -> Response:
     """Ranked posts for a user's feed; unknown users get cold-start (trending) posts."""
     command = GenerateRecommendationsCommand(
