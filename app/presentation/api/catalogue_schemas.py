@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     WithJsonSchema,
     field_validator,
 )
@@ -31,7 +32,7 @@ class UserIn(BaseModel):
 
     username: str = Field(min_length=1, max_length=64)
     display_name: str = Field("", max_length=128)
-    follower_count: int = Field(0, ge=0, le=2**31 - 1)
+    follower_count: StrictInt = Field(0, ge=0, le=2**31 - 1)
     created_at: Moment | None = Field(None, description="the account's creation; now if absent")
 
     @field_validator("username", "display_name")

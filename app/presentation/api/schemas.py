@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
+    StrictInt,
     Tag,
     WithJsonSchema,
     field_validator,
@@ -33,7 +35,8 @@ SINCE_1970 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
 class RecommendationContext(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    exclude_seen: bool = True
+    # Strict: `0` is not false, nor `true` a limit of 1; the schema says boolean and integer.
+    exclude_seen: StrictBool = True
     exclude_post_ids: list[UUID] = Field(default_factory=list, max_length=MAX_EXCLUDED_POSTS)
 
 
@@ -41,8 +44,8 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: UUID
-    limit: int = Field(50, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=1000, description="ignored with a cursor")
+    limit: StrictInt = Field(50, ge=1, le=100)
+    offset: StrictInt = Field(0, ge=0, le=1000, description="ignored with a cursor")
     cursor: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_-]{27}$",
@@ -135,6 +138,11 @@ class InteractionIn(BaseModel):
             check_text(value)
         return value
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _a_string(cls, value: Any) -> Any:
+        return text_time(value)
+
     @field_validator("created_at")
     @classmethod
     def _not_before_1970(cls, value: datetime | None) -> datetime | None:
@@ -142,6 +150,13 @@ class InteractionIn(BaseModel):
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def text_time(value: Any) -> Any:
+    """A number is not a time here, though pydantic would read it as seconds since 1970."""
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string, such as 2026-12-01T12:00:00Z")
+    return value
 
 
 def check_time(value: datetime | None) -> datetime | None:
