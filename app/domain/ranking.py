@@ -35,10 +35,6 @@ def without(recommendations: Sequence[Recommendation], exclude: frozenset[UUID])
     return [r for r in recommendations if r.post_id not in exclude]
 
 
-def page(recommendations: Sequence[Recommendation], offset: int, limit: int) -> list[Recommendation]:
-    return list(recommendations[offset : offset + limit])
-
-
 def scroll(
     items: Sequence[Recommendation], exclude: frozenset[UUID], start: int, limit: int
 ) -> tuple[list[Recommendation], int | None]:

@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.presentation.api.schemas import SINCE_1970, check_text, check_time
+from app.presentation.api.schemas import SINCE_1970, RejectedOut, check_text, check_time
 
 MAX_POSTS = 1000
 # Since 1970: what the service and its training can hold (a later time than now is taken as now).
@@ -95,13 +95,7 @@ class UpsertedOut(BaseModel):
     created: bool
 
 
-class RejectedPostOut(BaseModel):
-    index: int
-    field: str | None
-    error: str
-
-
 class PostBatchOut(BaseModel):
     accepted: int
     created: int
-    rejected: list[RejectedPostOut]
+    rejected: list[RejectedOut]

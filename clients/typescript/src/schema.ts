@@ -345,7 +345,7 @@ export interface components {
             /** Created */
             created: number;
             /** Rejected */
-            rejected: components["schemas"]["RejectedPostOut"][];
+            rejected: components["schemas"]["RejectedOut"][];
         };
         /** PostIn */
         PostIn: {
@@ -436,15 +436,6 @@ export interface components {
         };
         /** RejectedOut */
         RejectedOut: {
-            /** Error */
-            error: string;
-            /** Field */
-            field: string | null;
-            /** Index */
-            index: number;
-        };
-        /** RejectedPostOut */
-        RejectedPostOut: {
             /** Error */
             error: string;
             /** Field */

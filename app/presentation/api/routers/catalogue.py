@@ -14,14 +14,13 @@ from app.presentation.api.catalogue_schemas import (
     PostBatchOut,
     PostIn,
     PostWithId,
-    RejectedPostOut,
     UpsertedOut,
     UserIn,
 )
 from app.presentation.api.dependencies import get_container
 from app.presentation.api.errors import field_errors
 from app.presentation.api.responses import json_response
-from app.presentation.api.schemas import BODY_ERRORS, COMMON_ERRORS, ErrorResponse
+from app.presentation.api.schemas import BODY_ERRORS, COMMON_ERRORS, ErrorResponse, RejectedOut
 
 users = APIRouter(prefix="/users", tags=["catalogue"], responses=COMMON_ERRORS)
 posts = APIRouter(prefix="/posts", tags=["catalogue"], responses=COMMON_ERRORS)
@@ -68,14 +67,14 @@ async def put_post(post_id: UUID, body: PostIn, services: Services) -> Response:
 async def put_posts(body: PostBatch, services: Services) -> Response:
     """Creates or updates up to 1,000 posts; each bad item is reported, the good ones stored."""
     good: list[Post] = []
-    rejected: list[RejectedPostOut] = []
+    rejected: list[RejectedOut] = []
     for index, raw in enumerate(body.posts):
         try:
             item = PostWithId.model_validate(raw)
         except ValidationError as error:
             first = field_errors(error.errors())[0]
             field = first["field"] or None  # None: the item is not an object at all
-            rejected.append(RejectedPostOut(index=index, field=field, error=first["message"]))
+            rejected.append(RejectedOut(index=index, field=field, error=first["message"]))
             continue
         good.append(_post(item.id, item, services))
     created = await services.upsert_posts.execute(_last_per_id(good)) if good else 0
