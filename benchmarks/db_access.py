@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, StoredList
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from app.infrastructure.db.stores import connected
@@ -41,7 +41,7 @@ CHECK = text(
 POOL_SIZE = 4
 
 
-async def seed(url: str, user: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+async def seed(url: str, user: uuid.UUID, now: datetime) -> RankedPosts:
     engine = create_engine(normalise_url(url))
     posts = [uuid.uuid4() for _ in range(300)]
     with engine.begin() as conn:
@@ -67,10 +67,10 @@ async def seed(url: str, user: uuid.UUID, now: datetime) -> list[uuid.UUID]:
             [{"id": uuid.uuid4(), "user": user, "post": p, "now": now} for p in posts[:90]],
         )
     engine.dispose()
-    listed = tuple(Recommendation(p, 0.5, Reason.COLLABORATIVE_FILTERING) for p in posts[100:300])
+    listed = RankedPosts(Recommendation(p, 0.5, Reason.COLLABORATIVE_FILTERING) for p in posts[100:300])
     async with connected(url) as stores:
         await stores.lists.store([StoredList(user, "v1", now, now + timedelta(hours=1), listed)])
-    return [r.post_id for r in listed]
+    return listed
 
 
 async def measure(call: Callable[[], Awaitable[object]], calls: int, rounds: int) -> tuple[float, float]:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.domain.entities import Interaction, InteractionType, Post, User
+from app.domain.entities import Interaction, InteractionType, Post, RankedPosts, Reason, Recommendation, User
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 _counter = itertools.count()
+
+
+def ranked(
+    post_ids: Iterable[uuid.UUID], score: float = 0.5, reason: Reason = Reason.TRENDING
+) -> RankedPosts:
+    """A ranked list of `post_ids`, every one with the same score and reason."""
+    return RankedPosts(Recommendation(p, score, reason) for p in post_ids)
 
 
 def make_user(**overrides: Any) -> User:

@@ -13,6 +13,7 @@ from app.domain.entities import (
     Interaction,
     Post,
     PostEngagement,
+    RankedPosts,
     Reason,
     Recommendation,
     ServedList,
@@ -204,11 +205,9 @@ class InMemoryStoredListRepository:
             return None
         return stored
 
-    async def check(
-        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
-    ) -> ListCheck:
+    async def check(self, user_id: UUID, model_version: str, now: datetime, listed: RankedPosts) -> ListCheck:
         stored = await self.read(user_id, model_version, now)
-        seen = self._interactions.seen(user_id) & set(post_ids)
+        seen = self._interactions.seen(user_id) & set(listed.post_ids())
         gone = set(self._posts.deleted) if self._posts else set()
         known = self._users is None or user_id in self._users.rows
         return ListCheck(seen, None if stored is None else stored.generated_at, gone, known)
@@ -297,7 +296,7 @@ class InMemoryStores:
         async def delete(post_id: UUID, now: datetime) -> bool:
             self.interactions.rows = [i for i in self.interactions.rows if i.post_id != post_id]
             for stored in list(self.lists.rows.values()):
-                items = tuple(r for r in stored.items if r.post_id != post_id)
+                items = RankedPosts(r for r in stored.items if r.post_id != post_id)
                 self.lists.replace(replace(stored, items=items))
             return await delete_post(post_id, now)
 

@@ -13,6 +13,7 @@ from app.domain.entities import (
     Interaction,
     Post,
     PostEngagement,
+    RankedPosts,
     Recommendation,
     ServedList,
     StoredList,
@@ -121,11 +122,9 @@ class StoredListRepository(Protocol):
         """The user's stored list for this model version, best first, if it has not expired."""
         ...
 
-    async def check(
-        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
-    ) -> ListCheck:
+    async def check(self, user_id: UUID, model_version: str, now: datetime, listed: RankedPosts) -> ListCheck:
         """What a page of a list in memory needs to know, in one read: the seen posts among
-        `post_ids`, when the stored list was generated, the deleted posts, whether the user exists."""
+        `listed`, when the stored list was generated, the deleted posts, whether the user exists."""
         ...
 
     async def store(self, lists: Sequence[StoredList]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from app.domain.entities import PostEngagement, Reason, Recommendation
+from app.domain.entities import PostEngagement, RankedPosts, Reason, Recommendation
 
 # Hacker-News-style gravity: engagement per hour of age, so yesterday's hit yields to today's.
 TRENDING_GRAVITY = 1.5
@@ -36,25 +36,28 @@ def without(recommendations: Sequence[Recommendation], exclude: frozenset[UUID])
 
 
 def scroll(
-    items: Sequence[Recommendation], exclude: frozenset[UUID], start: int, limit: int
+    items: RankedPosts, exclude: frozenset[UUID], start: int, limit: int
 ) -> tuple[list[Recommendation], int | None]:
     """Up to `limit` items at or after position `start` that are not excluded, and the position
     to continue from: None when no item that is not excluded is left."""
-    taken: list[Recommendation] = []
+    hidden = {u.int for u in exclude}
+    ids = items.ids
+    taken: list[int] = []
     position = start
-    while position < len(items) and len(taken) < limit:
-        if items[position].post_id not in exclude:
-            taken.append(items[position])
+    while position < len(ids) and len(taken) < limit:
+        if ids[position] not in hidden:
+            taken.append(position)
         position += 1
-    left = any(r.post_id not in exclude for r in items[position:])
-    return taken, position if left else None
+    left = any(i not in hidden for i in ids[position:])
+    return [items[p] for p in taken], position if left else None
 
 
-def position_of(items: Sequence[Recommendation], exclude: frozenset[UUID], offset: int) -> int:
+def position_of(items: RankedPosts, exclude: frozenset[UUID], offset: int) -> int:
     """The position of the `offset`-th item that is not excluded (len(items) past the end)."""
+    hidden = {u.int for u in exclude}
     seen = 0
-    for position, item in enumerate(items):
-        if item.post_id not in exclude:
+    for position, post_id in enumerate(items.ids):
+        if post_id not in hidden:
             if seen == offset:
                 return position
             seen += 1

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         3600, ge=1800, description="a served list stays readable for its cursors at least half this long"
     )
     kept_lists: int = Field(
-        2000, ge=0, description="stored lists each worker keeps in memory (about 37 kB each); 0 disables"
+        2000, ge=0, description="stored lists each worker keeps in memory (about 17 kB each); 0 disables"
     )
     trending_window_hours: float = Field(72.0, gt=0)
     trending_cache_seconds: float = Field(30.0, ge=0)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, StoredList
 from app.infrastructure.db.stores import connected
 from tests.e2e.conftest import Deployment, Population
 from tests.e2e.server import poll_until
@@ -50,7 +50,7 @@ def test_a_post_viewed_just_now_is_gone_from_the_next_feed(
 def store_list(deployment: Deployment, user: uuid.UUID, posts: list[uuid.UUID], model_version: str) -> None:
     """What the precompute job or another worker does: a newer list replaces the user's rows."""
     now = datetime.now(UTC)
-    listed = tuple(
+    listed = RankedPosts(
         Recommendation(p, 0.9 - 0.1 * i, Reason.COLLABORATIVE_FILTERING) for i, p in enumerate(posts)
     )
 

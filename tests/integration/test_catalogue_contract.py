@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from app.domain.entities import Reason, Recommendation, ServedList, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, ServedList, StoredList
 from app.infrastructure.db.orm import INTERACTIONS, POSTS, RECOMMENDATIONS, SERVED, USERS
 from app.infrastructure.db.stores import Stores
 from app.shared.exceptions import Conflict
@@ -27,8 +27,8 @@ def count(database: Database, table: object, *where: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
 
 
-def items(post_ids: list[uuid.UUID]) -> tuple[Recommendation, ...]:
-    return tuple(Recommendation(p, 0.5, Reason.COLLABORATIVE_FILTERING) for p in post_ids)
+def items(post_ids: list[uuid.UUID]) -> RankedPosts:
+    return RankedPosts(Recommendation(p, 0.5, Reason.COLLABORATIVE_FILTERING) for p in post_ids)
 
 
 async def test_a_user_is_created_then_updated_and_a_taken_username_is_a_conflict(stores: Stores) -> None:
@@ -73,7 +73,7 @@ async def test_a_deleted_post_leaves_interactions_and_lists_and_is_remembered(
     assert stored is not None
     assert [r.post_id for r in stored.items] == [kept]
     assert await stores.posts.deleted_ids() == {gone}
-    assert (await stores.lists.check(reader, "v1", BASE_TIME, [gone, kept])).gone == {gone}
+    assert (await stores.lists.check(reader, "v1", BASE_TIME, items([gone, kept]))).gone == {gone}
     assert await stores.posts.forget_deleted(BASE_TIME) == 0
     assert await stores.posts.forget_deleted(BASE_TIME + timedelta(seconds=1)) == 1
     assert await stores.posts.deleted_ids() == set()
@@ -127,7 +127,7 @@ async def test_a_served_list_reads_back_until_it_expires_and_a_later_save_extend
     await stores.served.save([later])
     await stores.served.save([served])  # an earlier expiry never shortens it
     assert await stores.served.get(served.id, EXPIRES) == later
-    empty = ServedList(uuid.uuid4(), world.reader.id, "v1", "model", EXPIRES, ())
+    empty = ServedList(uuid.uuid4(), world.reader.id, "v1", "model", EXPIRES, RankedPosts())
     await stores.served.save([empty])
     assert await stores.served.get(empty.id, BASE_TIME) == empty
     assert await stores.served.delete_expired(EXPIRES) == 1

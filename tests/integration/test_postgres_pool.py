@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import Reason, StoredList
 from app.domain.ports import ListCheck
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
@@ -22,7 +22,7 @@ from app.infrastructure.db.postgres import PostgresPool, asyncpg_dsn
 from app.infrastructure.db.stored_lists import PostgresStoredLists
 from app.infrastructure.db.stores import connected
 from app.shared.exceptions import InvalidInput, StorageUnavailable
-from tests.builders import make_interaction, make_post, make_user
+from tests.builders import make_interaction, make_post, make_user, ranked
 from tests.conftest import create_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
@@ -103,7 +103,7 @@ async def history(database_url: str) -> dict[str, list[uuid.UUID]]:
     """A reader who saw two of four posts (one twice) and has a list stored for "v1" at GENERATED."""
     reader, author = make_user(), make_user()
     posts = [make_post(author_id=author.id) for _ in range(4)]
-    listed = tuple(Recommendation(p.id, 0.5, Reason.COLLABORATIVE_FILTERING) for p in posts)
+    listed = ranked((p.id for p in posts), reason=Reason.COLLABORATIVE_FILTERING)
     async with connected(database_url) as stores:
         await stores.users.add_many([reader, author])
         await stores.posts.add_many(posts)
@@ -115,7 +115,9 @@ async def history(database_url: str) -> dict[str, list[uuid.UUID]]:
 
 
 async def check(pool: PostgresPool, history: dict[str, list[uuid.UUID]]) -> ListCheck:
-    return await PostgresStoredLists(pool, pool).check(history["reader"][0], "v1", NOW, history["posts"])
+    return await PostgresStoredLists(pool, pool).check(
+        history["reader"][0], "v1", NOW, ranked(history["posts"])
+    )
 
 
 def seen(history: dict[str, list[uuid.UUID]]) -> ListCheck:

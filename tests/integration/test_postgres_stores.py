@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import StoredList
 from app.domain.ports import ListCheck
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.postgres import MissingReference
 from app.infrastructure.db.stores import DatabaseTimeouts, Stores, connected
 from app.shared.exceptions import InvalidInput, StorageUnavailable
-from tests.builders import make_interaction, make_post, make_user
+from tests.builders import make_interaction, make_post, make_user, ranked
 from tests.integration.conftest import Database, seed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
@@ -48,7 +48,7 @@ async def test_values_the_schema_refuses_are_invalid_input(stores: Stores) -> No
 
 async def test_lists_stored_together_are_stored_all_or_nothing(stores: Stores) -> None:
     user, other = uuid.uuid4(), uuid.uuid4()
-    items = (Recommendation(uuid.uuid4(), 0.5, Reason.TRENDING),)
+    items = ranked([uuid.uuid4()])
     kept = StoredList(user, "v1", GENERATED, EXPIRES, items)
     await stores.lists.store([kept])
     replacement = StoredList(user, "v2", NOW, EXPIRES, items)
@@ -66,7 +66,7 @@ async def test_a_database_that_is_not_there_is_storage_unavailable_within_the_ti
     started = time.monotonic()
     async with connected(url, DatabaseTimeouts(connect_seconds=1.0)) as stores:
         with pytest.raises(StorageUnavailable, match="database unavailable"):
-            await stores.lists.check(uuid.uuid4(), "v1", NOW, [uuid.uuid4()])
+            await stores.lists.check(uuid.uuid4(), "v1", NOW, ranked([uuid.uuid4()]))
         with pytest.raises(StorageUnavailable, match="database unavailable"):
             await stores.interactions.add_many([make_interaction()])
         with pytest.raises(StorageUnavailable, match="database unavailable"):
@@ -81,7 +81,7 @@ async def test_tracked_batches_never_take_the_connections_feed_reads_wait_for(
     world = await seed(stores)
     reader, posts = world.reader.id, [p.id for p in world.posts]
     await stores.interactions.add_many([make_interaction(user_id=reader, post_id=posts[0])])
-    listed = tuple(Recommendation(p, 0.5, Reason.TRENDING) for p in posts)
+    listed = ranked(posts)
     await stores.lists.store([StoredList(reader, "v1", GENERATED, EXPIRES, listed)])
     locker = create_engine(normalise_url(postgres_database.url))
     try:
@@ -96,7 +96,7 @@ async def test_tracked_batches_never_take_the_connections_feed_reads_wait_for(
             ]
             await asyncio.sleep(0.2)  # every write connection is taken, and one batch waits its turn
             started = time.monotonic()
-            checked = await stores.lists.check(reader, "v1", NOW, posts)
+            checked = await stores.lists.check(reader, "v1", NOW, listed)
             assert checked == ListCheck({posts[0]}, GENERATED, set(), True)
             assert await stores.interactions.seen_post_ids(reader) == {posts[0]}
             waited = time.monotonic() - started

@@ -9,10 +9,11 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Table, func, select
 
-from app.domain.entities import Post, Reason, Recommendation, StoredList
+from app.domain.entities import Post, RankedPosts, Reason, Recommendation, StoredList
 from app.domain.ports import ListCheck
 from app.infrastructure.db.orm import RecommendationRow
 from app.infrastructure.db.stores import Stores
+from tests import builders
 from tests.builders import BASE_TIME, make_interaction, make_post, make_user
 from tests.integration.conftest import Database, seed
 
@@ -28,7 +29,7 @@ def stored_list(user_id: uuid.UUID, items: list[Recommendation], **overrides: An
         "model_version": "v1",
         "generated_at": BASE_TIME,
         "expires_at": EXPIRES,
-        "items": tuple(items),
+        "items": RankedPosts(items),
     }
     values.update(overrides)
     return StoredList(**values)
@@ -103,11 +104,13 @@ async def test_the_check_names_the_seen_posts_among_those_asked(stores: Stores) 
     world = await seed(stores)
     reader, posts = world.reader.id, world.posts
     await stores.interactions.add_many([make_interaction(user_id=reader, post_id=p.id) for p in posts[:2]])
-    asked = [posts[1].id, posts[2].id, uuid.uuid4()]
+    asked = builders.ranked([posts[1].id, posts[2].id, uuid.uuid4()])
     assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck(
         {posts[1].id}, None, set(), True
     )
-    assert await stores.lists.check(reader, "v1", BASE_TIME, []) == ListCheck(set(), None, set(), True)
+    assert await stores.lists.check(reader, "v1", BASE_TIME, RankedPosts()) == ListCheck(
+        set(), None, set(), True
+    )
     by_author = await stores.lists.check(world.author.id, "v1", BASE_TIME, asked)
     assert by_author == ListCheck(set(), None, set(), True)
     assert not (await stores.lists.check(uuid.uuid4(), "v1", BASE_TIME, asked)).user_known
@@ -118,14 +121,14 @@ async def test_the_check_tells_when_the_fresh_stored_list_was_generated(stores: 
     user, posts = world.reader.id, world.posts
     later = BASE_TIME + timedelta(minutes=5)
     await stores.lists.store([stored_list(user, ranked(posts))])
-    assert (await stores.lists.check(user, "v1", BASE_TIME, [])).generated_at == BASE_TIME
+    assert (await stores.lists.check(user, "v1", BASE_TIME, RankedPosts())).generated_at == BASE_TIME
     await stores.lists.store([stored_list(user, ranked(posts[:1]), generated_at=later)])  # a newer list
-    checked = await stores.lists.check(user, "v1", BASE_TIME, [p.id for p in posts])
+    checked = await stores.lists.check(user, "v1", BASE_TIME, builders.ranked(p.id for p in posts))
     assert checked == ListCheck(set(), later, set(), True)
     assert checked.generated_at is not None
     assert checked.generated_at.utcoffset() == timedelta(0)
-    assert (await stores.lists.check(user, "v2", BASE_TIME, [])).generated_at is None
-    assert (await stores.lists.check(user, "v1", EXPIRES, [])).generated_at is None
+    assert (await stores.lists.check(user, "v2", BASE_TIME, RankedPosts())).generated_at is None
+    assert (await stores.lists.check(user, "v1", EXPIRES, RankedPosts())).generated_at is None
 
 
 async def test_the_check_of_many_posts_finds_every_seen_one(stores: Stores) -> None:
@@ -135,7 +138,7 @@ async def test_the_check_of_many_posts_finds_every_seen_one(stores: Stores) -> N
     await stores.posts.add_many(posts)
     seen = posts[::3]
     await stores.interactions.add_many([make_interaction(user_id=reader.id, post_id=p.id) for p in seen])
-    checked = await stores.lists.check(reader.id, "v1", BASE_TIME, [p.id for p in posts])
+    checked = await stores.lists.check(reader.id, "v1", BASE_TIME, builders.ranked(p.id for p in posts))
     assert checked.seen == {p.id for p in seen}
 
 

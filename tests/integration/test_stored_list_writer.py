@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.domain.entities import Reason, Recommendation, ServedList, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, ServedList, StoredList
 from app.domain.ports import ListCheck, StoredListRepository
 from app.infrastructure.db.stored_list_writer import BackgroundListWriter
 from app.infrastructure.db.stores import Stores
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 
 def a_list(user_id: uuid.UUID, *scores: float, version: str = "v1") -> StoredList:
-    items = tuple(Recommendation(uuid.uuid4(), s, Reason.TRENDING) for s in scores or (0.5,))
+    items = RankedPosts(Recommendation(uuid.uuid4(), s, Reason.TRENDING) for s in scores or (0.5,))
     return StoredList(user_id, version, BASE_TIME, BASE_TIME + timedelta(hours=1), items)
 
 

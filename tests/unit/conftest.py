@@ -10,7 +10,7 @@ import pytest
 
 from app.application.use_cases.generate_recommendations import GenerateRecommendations, RankingPolicy
 from app.application.use_cases.trending import TrendingPosts
-from app.domain.entities import InteractionType, Post, Reason, Recommendation, StoredList, User
+from app.domain.entities import InteractionType, Post, RankedPosts, Reason, Recommendation, StoredList, User
 from app.infrastructure.kept_lists import InMemoryKeptLists, InMemoryKeptServedLists
 from tests.builders import make_interaction, make_post, make_user
 from tests.fakes import (
@@ -73,7 +73,7 @@ class World:
         now = self.clock.now()
         items = [Recommendation(p.id, 0.7, Reason.CONTENT_SIMILARITY) for p in posts]
         await self.stores.lists.store(
-            [StoredList(self.reader.id, version, now, now + timedelta(minutes=30), tuple(items))]
+            [StoredList(self.reader.id, version, now, now + timedelta(minutes=30), RankedPosts(items))]
         )
         return items
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, StoredList
 from app.domain.ports import ListCheck
-from tests.builders import BASE_TIME, make_interaction, make_post, make_user
+from tests.builders import BASE_TIME, make_interaction, make_post, make_user, ranked
 from tests.fakes import InMemoryStores
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ def _list(
     generated_at: datetime = BASE_TIME,
     expires_at: datetime = EXPIRES,
 ) -> StoredList:
-    items = tuple(Recommendation(p, 0.5, Reason.TRENDING) for p in post_ids)
+    items = RankedPosts(Recommendation(p, 0.5, Reason.TRENDING) for p in post_ids)
     return StoredList(user_id, version, generated_at, expires_at, items)
 
 
@@ -74,7 +74,7 @@ async def test_storing_a_list_replaces_the_users_whole_list_and_an_empty_one_cle
 async def test_the_check_names_the_seen_posts_asked_about_and_when_the_live_list_was_generated() -> None:
     stores, reader, posts = await _seeded()
     await stores.interactions.add_many([make_interaction(user_id=reader, post_id=p) for p in posts[:2]])
-    asked = [posts[1], posts[2]]
+    asked = ranked([posts[1], posts[2]])
     assert await stores.lists.check(reader, "v1", BASE_TIME, asked) == ListCheck(
         {posts[1]}, None, set(), True
     )

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from app.application.dto import GenerateRecommendationsCommand, Source
-from app.domain.entities import InteractionType, Reason, Recommendation, StoredList
+from app.domain.entities import InteractionType, RankedPosts, Reason, Recommendation, StoredList
 from app.infrastructure.kept_lists import InMemoryKeptLists
 from tests.builders import make_post, make_user
 from tests.fakes import (
@@ -280,7 +280,7 @@ async def test_a_kept_list_newer_than_the_stored_one_stands_until_it_is_written(
     world.clock.advance(seconds=1)
     now = world.clock.now()
     # This worker computed a list a moment ago, and the writer has not stored it yet.
-    newer = (Recommendation(world.posts[3].id, 0.6, Reason.COLLABORATIVE_FILTERING),)
+    newer = RankedPosts([Recommendation(world.posts[3].id, 0.6, Reason.COLLABORATIVE_FILTERING)])
     kept.put(StoredList(world.reader.id, "v1", now, now + timedelta(minutes=60), newer))
 
     result = await use_case.execute(GenerateRecommendationsCommand(world.reader.id))

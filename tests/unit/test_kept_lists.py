@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from app.domain.entities import Reason, Recommendation, StoredList
+from app.domain.entities import RankedPosts, Reason, Recommendation, StoredList
 from app.infrastructure.kept_lists import InMemoryKeptLists
 from tests.builders import BASE_TIME
 
 
 def _list(user: uuid.UUID, version: str = "v1", minutes: int = 60) -> StoredList:
-    items = (Recommendation(uuid.uuid4(), 0.5, Reason.TRENDING),)
+    items = RankedPosts([Recommendation(uuid.uuid4(), 0.5, Reason.TRENDING)])
     return StoredList(user, version, BASE_TIME, BASE_TIME + timedelta(minutes=minutes), items)
 
 

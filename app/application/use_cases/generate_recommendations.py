@@ -19,7 +19,7 @@ from app.application.dto import Cursor, GenerateRecommendationsCommand, Recommen
 from app.application.ports import KeptLists, KeptServedLists, ModelProvider
 from app.application.use_cases.trending import TrendingPosts
 from app.domain import ranking
-from app.domain.entities import HistoryItem, Post, Recommendation, ServedList, StoredList
+from app.domain.entities import HistoryItem, Post, RankedPosts, Recommendation, ServedList, StoredList
 from app.domain.ports import (
     Clock,
     InteractionRepository,
@@ -116,7 +116,7 @@ class GenerateRecommendations:
                     return result
         ranked, source = await self._computed(command, model, now)
         version = model.version if model else None
-        stored = StoredList(command.user_id, version or "", now, now + self._policy.ttl, tuple(ranked))
+        stored = StoredList(command.user_id, version or "", now, now + self._policy.ttl, RankedPosts(ranked))
         if storable and ranked and source is Source.MODEL:
             # Cold-start lists are never stored: the user's first interactions must count at once.
             self._kept.put(stored)
@@ -132,8 +132,7 @@ class GenerateRecommendations:
         if served is None or served.user_id != command.user_id:
             return None
         self._kept_served.put(served)
-        ids = [r.post_id for r in served.items]
-        check = await self._lists.check(command.user_id, served.model_version or "", now, ids)
+        check = await self._lists.check(command.user_id, served.model_version or "", now, served.items)
         if not check.user_known:
             return None
         seen = check.seen if command.exclude_seen else set()
@@ -179,11 +178,9 @@ class GenerateRecommendations:
             self._kept_served.put(served)
             self._writer.save_served(served)
         # Counted from the few hidden posts, not by hashing every post of the list again.
-        extra = others - seen
+        extra = {u.int for u in others - seen}
         total = (
-            len(served.items)
-            - len(seen)
-            - (sum(1 for r in served.items if r.post_id in extra) if extra else 0)
+            len(served.items) - len(seen) - (sum(1 for i in served.items.ids if i in extra) if extra else 0)
         )
         return RecommendationsResult(
             user_id=command.user_id,
@@ -204,7 +201,7 @@ class GenerateRecommendations:
         post tracked a second ago, on any worker, is left out."""
         kept = self._kept.get(user_id, version, now)
         if kept is not None:
-            check = await self._lists.check(user_id, version, now, _post_ids(kept))
+            check = await self._lists.check(user_id, version, now, kept.items)
             if check.user_known and not _replaced(kept, check):
                 return kept, check
             self._kept.discard(user_id)
@@ -212,7 +209,7 @@ class GenerateRecommendations:
         if stored is None:
             return None
         self._kept.put(stored)
-        check = await self._lists.check(user_id, version, now, _post_ids(stored))
+        check = await self._lists.check(user_id, version, now, stored.items)
         return stored, check
 
     async def _computed(
@@ -261,7 +258,3 @@ def _replaced(kept: StoredList, check: ListCheck) -> bool:
 def _stored_list_id(user_id: UUID, model_version: str, generated_at: datetime) -> UUID:
     """The served list id of a stored list: the same on every worker."""
     return uuid5(_LISTS, f"{user_id}/{model_version}/{generated_at.isoformat()}")
-
-
-def _post_ids(stored: StoredList) -> list[UUID]:
-    return [r.post_id for r in stored.items]

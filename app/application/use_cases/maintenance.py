@@ -9,7 +9,7 @@ from uuid import UUID
 
 from anyio import to_thread
 
-from app.domain.entities import StoredList
+from app.domain.entities import RankedPosts, StoredList
 from app.domain.ports import (
     Clock,
     InteractionRepository,
@@ -98,4 +98,4 @@ class PrecomputeRecommendations:
         exclude = frozenset(await self._posts.ids_by_author(user_id)) | {i.post_id for i in history}
         query = RecommendationQuery(user_id, history, exclude, self._top_n, now)
         ranked = await to_thread.run_sync(self._model.recommend, query)
-        return StoredList(user_id, self._model.version, now, now + self._ttl, tuple(ranked))
+        return StoredList(user_id, self._model.version, now, now + self._ttl, RankedPosts(ranked))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
 
-from app.domain.entities import Interaction, InteractionType, Post, Reason, Recommendation, User
+from app.domain.entities import Interaction, InteractionType, Post, RankedPosts, Reason, User
 
 
 def aware(value: datetime) -> datetime:
@@ -80,5 +81,19 @@ def interaction_from_row(row: Row[Any]) -> Interaction:
     )
 
 
-def recommendation_from_values(post_id: Any, score: float, reason: str) -> Recommendation:
-    return Recommendation(post_id=post_id, score=min(1.0, max(0.0, score)), reason=Reason(reason))
+def ranked_from_columns(ids: Iterable[int], scores: Iterable[float], reasons: Iterable[str]) -> RankedPosts:
+    """A list as read back: scores clamped into [0, 1] (a float's text may round past 1)."""
+    return RankedPosts.from_columns(
+        ids, (min(1.0, max(0.0, s)) for s in scores), (Reason(r) for r in reasons)
+    )
+
+
+def ranked_from_joined(post_ids: str | None, scores: str, reasons: str) -> RankedPosts:
+    """A list stored as comma-joined hex post ids, scores and reasons."""
+    if not post_ids:
+        return RankedPosts()
+    return ranked_from_columns(
+        (int(p, 16) for p in post_ids.split(",")),
+        (float(s) for s in scores.split(",")),
+        reasons.split(","),
+    )

@@ -41,22 +41,15 @@ def _row(served: ServedList, now: datetime) -> tuple[Any, ...]:
         served.source,
         now,
         served.expires_at,
-        ",".join(r.post_id.hex for r in items),
-        ",".join(repr(r.score) for r in items),
-        ",".join(r.reason.value for r in items),
+        ",".join(f"{i:032x}" for i in items.ids),
+        ",".join(map(repr, items.scores)),
+        ",".join(items.reasons),
     )
 
 
 def _list(list_id: UUID, row: Any) -> ServedList:
     user_id, version, source, expires_at, post_ids, scores, reasons = row
-    items = (
-        tuple(
-            mappers.recommendation_from_values(UUID(p), float(s), r)
-            for p, s, r in zip(post_ids.split(","), scores.split(","), reasons.split(","), strict=True)
-        )
-        if post_ids
-        else ()
-    )
+    items = mappers.ranked_from_joined(post_ids, scores, reasons)
     return ServedList(list_id, user_id, version, source, mappers.aware(expires_at), items)
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import sqlite
 
-from app.domain.entities import StoredList
+from app.domain.entities import RankedPosts, StoredList
 from app.domain.ports import ListCheck
 from app.infrastructure.db import mappers
 from app.infrastructure.db.orm import DELETED, INTERACTIONS, RECOMMENDATIONS, USERS
@@ -61,12 +61,12 @@ def hex_ids(joined: str | None) -> set[UUID]:
     return {UUID(h) for h in joined.split(",")} if joined else set()
 
 
-def seen_in_hex(joined: str | None, post_ids: Sequence[UUID]) -> set[UUID]:
-    """The posts among `post_ids` whose ids are in `joined`, a comma-joined string of hex ids."""
+def seen_in_hex(joined: str | None, listed: RankedPosts) -> set[UUID]:
+    """The posts of `listed` whose ids are in `joined`, a comma-joined string of hex ids."""
     if not joined:
         return set()
     seen = {int(h, 16) for h in joined.split(",")}
-    return {p for p in post_ids if p.int in seen}
+    return {UUID(int=i) for i in listed.ids if i in seen}
 
 
 class PostgresStoredLists:
@@ -82,19 +82,14 @@ class PostgresStoredLists:
         )
         if post_ids is None:
             return None
-        items = tuple(
-            mappers.recommendation_from_values(UUID(p), float(s), r)
-            for p, s, r in zip(post_ids.split(","), scores.split(","), reasons.split(","), strict=True)
-        )
+        items = mappers.ranked_from_joined(post_ids, scores, reasons)
         return StoredList(user_id, model_version, generated_at, expires_at, items)
 
-    async def check(
-        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
-    ) -> ListCheck:
+    async def check(self, user_id: UUID, model_version: str, now: datetime, listed: RankedPosts) -> ListCheck:
         ((seen_hex, generated_at, gone_hex, user_known),) = await self._reads.fetch(
             _CHECK, user_id, model_version, now
         )
-        return ListCheck(seen_in_hex(seen_hex, post_ids), generated_at, hex_ids(gone_hex), user_known)
+        return ListCheck(seen_in_hex(seen_hex, listed), generated_at, hex_ids(gone_hex), user_known)
 
     async def store(self, lists: Sequence[StoredList]) -> None:
         if not lists:
@@ -102,10 +97,10 @@ class PostgresStoredLists:
         rows = [
             (
                 s.user_id,
-                [r.post_id for r in s.items],
-                [uuid7() for _ in s.items],
-                [r.score for r in s.items],
-                [r.reason.value for r in s.items],
+                s.items.post_ids(),
+                [uuid7() for _ in s.items.ids],
+                list(s.items.scores),
+                [r.value for r in s.items.reasons],
                 s.model_version,
                 s.generated_at,
                 s.expires_at,
@@ -166,15 +161,15 @@ class SqliteStoredLists:
             model_version=model_version,
             generated_at=mappers.aware(max(r[3] for r in rows)),
             expires_at=mappers.aware(min(r[4] for r in rows)),
-            items=tuple(mappers.recommendation_from_values(p, s, r) for p, s, r, _, _ in rows),
+            items=mappers.ranked_from_columns(
+                (r[0].int for r in rows), (r[1] for r in rows), (r[2] for r in rows)
+            ),
         )
 
-    async def check(
-        self, user_id: UUID, model_version: str, now: datetime, post_ids: Sequence[UUID]
-    ) -> ListCheck:
+    async def check(self, user_id: UUID, model_version: str, now: datetime, listed: RankedPosts) -> ListCheck:
         def read(conn: Connection) -> ListCheck:
             seen: set[UUID] = set()
-            for chunk in chunks(post_ids):
+            for chunk in chunks(listed.post_ids()):
                 seen.update(conn.scalars(_SEEN_AMONG, {"user_id": user_id, "post_ids": list(chunk)}))
             params = {"user_id": user_id, "model_version": model_version, "now": now}
             generated_at = conn.execute(_GENERATED_AT, params).scalar()
@@ -197,7 +192,7 @@ class SqliteStoredLists:
 
 def _replace(conn: Connection, lists: Sequence[StoredList]) -> None:
     for stored in lists:
-        keep = [r.post_id for r in stored.items]
+        keep = stored.items.post_ids()
         stale = delete(RECOMMENDATIONS).where(RECOMMENDATIONS.c.user_id == stored.user_id)
         if keep:
             stale = stale.where(RECOMMENDATIONS.c.post_id.not_in(keep))
@@ -206,15 +201,17 @@ def _replace(conn: Connection, lists: Sequence[StoredList]) -> None:
             {
                 "id": uuid7(),
                 "user_id": stored.user_id,
-                "post_id": r.post_id,
-                "score": r.score,
-                "reason": r.reason.value,
+                "post_id": post_id,
+                "score": score,
+                "reason": reason.value,
                 "model_version": stored.model_version,
                 "rank": rank,
                 "generated_at": stored.generated_at,
                 "expires_at": stored.expires_at,
             }
-            for rank, r in enumerate(stored.items)
+            for rank, (post_id, score, reason) in enumerate(
+                zip(keep, stored.items.scores, stored.items.reasons, strict=True)
+            )
         ]
         for chunk in chunks(rows):
             conn.execute(_UPSERT, list(chunk))
