@@ -83,9 +83,13 @@ class PostRepository(Protocol):
 
 class InteractionRepository(Protocol):
     async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
-        """Store the interactions whose user and post exist, one per `event_id` (a repeat inside
-        the batch, or of one stored before, is not stored), in one transaction. Returns the ids
-        of those stored."""
+        """Store, in order and in one transaction, the interactions whose post exists (an unknown
+        user is created), one per user and `event_id`: an item whose user and event id are
+        stored already, before or earlier in the batch, is not stored. Returns the stored ids."""
+        ...
+
+    async def with_event_ids(self, keys: Iterable[tuple[UUID, str]]) -> list[Interaction]:
+        """The stored interactions of these (user id, event id) pairs; a pair not stored has none."""
         ...
 
     async def history(self, user_id: UUID) -> list[HistoryItem]:

@@ -99,7 +99,14 @@ def test_tracking_one_interaction_answers_202_with_counts(
     )
 
     assert response.status_code == 202
-    assert response.json() == {"status": "tracked", "accepted": 1, "duplicates": 0, "rejected": []}
+    assert response.json() == {
+        "status": "tracked",
+        "accepted": 1,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": [],
+        "conflicting": [],
+    }
 
 
 def test_tracking_a_batch_answers_202_with_counts(client: httpx.Client, population: Population) -> None:
@@ -111,7 +118,14 @@ def test_tracking_a_batch_answers_202_with_counts(client: httpx.Client, populati
     response = client.post("/interactions/track", json={"interactions": items})
 
     assert response.status_code == 202
-    assert response.json() == {"status": "tracked", "accepted": 4, "duplicates": 0, "rejected": []}
+    assert response.json() == {
+        "status": "tracked",
+        "accepted": 4,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": [],
+        "conflicting": [],
+    }
 
 
 def test_health_reports_a_healthy_service_with_its_model(client: httpx.Client) -> None:

@@ -141,8 +141,22 @@ def test_a_retried_event_is_stored_once(
     retry = client.post("/interactions/track", json=event)
     in_batch = client.post("/interactions/track", json={"interactions": [event, event]})
 
-    assert first.json() == {"status": "tracked", "accepted": 1, "duplicates": 0, "rejected": []}
-    assert retry.json() == {"status": "tracked", "accepted": 0, "duplicates": 1, "rejected": []}
+    assert first.json() == {
+        "status": "tracked",
+        "accepted": 1,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": [],
+        "conflicting": [],
+    }
+    assert retry.json() == {
+        "status": "tracked",
+        "accepted": 0,
+        "duplicates": 1,
+        "conflicts": 0,
+        "rejected": [],
+        "conflicting": [],
+    }
     assert in_batch.json()["accepted"] == 0
     assert in_batch.json()["duplicates"] == 2
     rows = deployment.query("SELECT count(*) FROM user_interaction WHERE event_id = :e", e=event["event_id"])

@@ -173,6 +173,57 @@ async def test_a_repeated_event_id_is_stored_once_within_and_across_batches(
     }
 
 
+async def test_an_event_id_is_unique_per_user_within_and_across_batches(
+    stores: Stores, database: Database
+) -> None:
+    world = await seed(stores)
+    reader, author, posts = world.reader.id, world.author.id, world.posts
+    mine = make_interaction(user_id=reader, post_id=posts[0].id, event_id="evt-1")
+    theirs = make_interaction(user_id=author, post_id=posts[1].id, event_id="evt-1")
+    again = make_interaction(user_id=reader, post_id=posts[2].id, event_id="evt-1")
+    assert await stores.interactions.add_many([mine, theirs, again]) == {mine.id, theirs.id}
+    stranger = make_interaction(user_id=uuid.uuid4(), post_id=posts[0].id, event_id="evt-1")
+    later = make_interaction(user_id=author, post_id=posts[2].id, event_id="evt-1")
+    assert await stores.interactions.add_many([stranger, later]) == {stranger.id}
+    assert stored_interactions(database, reader) == [mine]
+    assert stored_interactions(database, author) == [theirs]
+
+
+async def test_the_first_item_of_an_event_id_with_a_known_post_is_the_one_stored(
+    stores: Stores, database: Database
+) -> None:
+    """The batch goes in in order, also when an unknown post makes the store leave items out."""
+    world = await seed(stores)
+
+    def event(kind: InteractionType, post_id: uuid.UUID) -> Interaction:
+        return make_interaction(user_id=world.reader.id, post_id=post_id, kind=kind, event_id="e1")
+
+    lost = event(InteractionType.SHARE, uuid.uuid4())
+    batch = [lost, *(event(kind, world.posts[0].id) for kind in InteractionType)]
+    assert await stores.interactions.add_many(batch) == {batch[1].id}
+    assert stored_interactions(database, world.reader.id) == [batch[1]]
+
+
+async def test_interactions_are_found_by_user_and_event_id_with_every_column(stores: Stores) -> None:
+    world = await seed(stores)
+    metadata = {"dwell": 1.5, "big": 10**30, "on": True, "none": None, "tags": ["a", {"b": "ü"}]}
+    mine = make_interaction(
+        user_id=world.reader.id,
+        post_id=world.posts[1].id,
+        kind=InteractionType.LIKE,
+        event_id="e1",
+        metadata=metadata,
+    )
+    theirs = make_interaction(user_id=world.author.id, post_id=world.posts[0].id, event_id="e2")
+    await stores.interactions.add_many(
+        [mine, theirs, make_interaction(user_id=world.reader.id, post_id=world.posts[0].id)]
+    )
+    keys = [(world.reader.id, "e1"), (world.reader.id, "e2"), (world.author.id, "e2"), (uuid.uuid4(), "e1")]
+    found = await stores.interactions.with_event_ids(keys)
+    assert sorted(found, key=lambda i: i.event_id or "") == [mine, theirs]
+    assert await stores.interactions.with_event_ids([]) == []
+
+
 async def test_a_batch_sent_again_is_not_stored_twice(stores: Stores, database: Database) -> None:
     """What a retried delivery does: the ids are the caller's, so nothing doubles."""
     world = await seed(stores)

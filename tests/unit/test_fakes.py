@@ -51,6 +51,18 @@ async def test_interactions_are_stored_once_per_id_and_event_id_for_known_posts_
     assert await stores.interactions.seen_post_ids(reader) == {posts[0]}
 
 
+async def test_an_event_id_is_unique_per_user_and_found_by_user_and_event_id() -> None:
+    stores, reader, posts = await _seeded()
+    other = uuid.uuid4()
+    mine = make_interaction(user_id=reader, post_id=posts[0], event_id="e1")
+    theirs = make_interaction(user_id=other, post_id=posts[1], event_id="e1")
+    again = make_interaction(user_id=reader, post_id=posts[2], event_id="e1")
+    assert await stores.interactions.add_many([mine, theirs, again]) == {mine.id, theirs.id}
+    keys = [(reader, "e1"), (other, "e2"), (uuid.uuid4(), "e1")]
+    assert await stores.interactions.with_event_ids(keys) == [mine]
+    assert await stores.interactions.with_event_ids([]) == []
+
+
 async def test_a_stored_list_is_read_for_its_version_until_it_expires() -> None:
     stores, reader, posts = await _seeded()
     await stores.lists.store([_list(reader, posts)])

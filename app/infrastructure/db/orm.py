@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from app.shared.ids import uuid7
 
 # The Alembic revision these tables are at; the service refuses to serve another schema.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 # JSONB on PostgreSQL, JSON (text) on SQLite; None is SQL NULL (as the seeder writes it), not JSON null.
 JsonType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -93,9 +93,11 @@ class InteractionRow(Base):
         ),
         Index("ix_user_interaction_post_id_created_at", "post_id", "created_at"),
         Index("ix_user_interaction_created_at", "created_at"),
-        # Partial: most interactions carry no event id, and indexing their NULLs buys nothing.
+        # An event id is the client's, unique per user (a short one may be reused by another
+        # user). Partial: most interactions carry none, and indexing their NULLs buys nothing.
         Index(
-            "ux_user_interaction_event_id",
+            "ux_user_interaction_user_id_event_id",
+            "user_id",
             "event_id",
             unique=True,
             postgresql_where=text("event_id IS NOT NULL"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
@@ -22,15 +23,19 @@ from app.presentation.api.schemas import (
     TrackResponse,
 )
 from app.shared import metrics
-from app.shared.exceptions import InvalidInput, NotFoundError
+from app.shared.exceptions import Conflict, InvalidInput, NotFoundError
 
-UNKNOWN_POST: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "one interaction naming a post that does not exist"}
+ONE_INTERACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "one interaction naming a post that does not exist"},
+    409: {
+        "model": ErrorResponse,
+        "description": "one interaction whose event_id the user sent before for another event",
+    },
 }
 router = APIRouter(
     prefix="/interactions",
     tags=["interactions"],
-    responses=COMMON_ERRORS | BODY_ERRORS | UNKNOWN_POST,
+    responses=COMMON_ERRORS | BODY_ERRORS | ONE_INTERACTION_ERRORS,
 )
 
 
@@ -41,19 +46,31 @@ async def track(
 ) -> Response:
     """One interaction, or a batch of up to 500; each bad item is reported, the good ones stored."""
     result = await use_case.execute(_command(body))
-    if isinstance(body, InteractionIn) and result.rejected:
+    if isinstance(body, InteractionIn) and (result.rejected or result.conflicts):
         # One interaction that stores nothing is an error of the request, not a partial success.
-        refused = result.rejected[0]
+        refused = (*result.rejected, *result.conflicts)[0]
         message = f"{refused.field}: {refused.error}" if refused.field else refused.error
+        if result.conflicts:
+            raise Conflict(message)
         # A post (or user) it names does not exist: 404, as for any reference to nothing.
         unknown = refused.error.startswith("unknown ")
         raise NotFoundError(message) if unknown else InvalidInput(message)
     metrics.INTERACTIONS.labels("accepted").inc(result.accepted)
     metrics.INTERACTIONS.labels("duplicate").inc(result.duplicates)
+    metrics.INTERACTIONS.labels("conflict").inc(len(result.conflicts))
     metrics.INTERACTIONS.labels("rejected").inc(len(result.rejected))
-    rejected = [RejectedOut(index=r.index, field=r.field, error=r.error) for r in result.rejected]
-    response = TrackResponse(accepted=result.accepted, duplicates=result.duplicates, rejected=rejected)
+    response = TrackResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        conflicts=len(result.conflicts),
+        rejected=_listed(result.rejected),
+        conflicting=_listed(result.conflicts),
+    )
     return json_response(response, status_code=202)
+
+
+def _listed(items: Sequence[RejectedItem]) -> list[RejectedOut]:
+    return [RejectedOut(index=r.index, field=r.field, error=r.error) for r in items]
 
 
 def _command(body: InteractionIn | InteractionBatch) -> TrackInteractionsCommand:
