@@ -23,15 +23,21 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         # Model loads take their own thread, never one a request is waiting for.
         self._loader = CapacityLimiter(1)
+        self._first_load = asyncio.Event()
 
     async def start(self) -> None:
-        """Opens the pools, loads the active model, then starts the background tasks."""
+        """Opens the pools and starts the background tasks. The active model loads in the
+        background: the service answers /health/live at once, and /health/ready once that first
+        load has finished (`wait_for_model`)."""
         c = self._container
         await c.stores.open()
         self._tasks.append(asyncio.create_task(c.writer.run(), name="stored-list-writer"))
-        await self.refresh_model()
-        self._every(c.settings.model.reload_interval_seconds, self.refresh_model, "model-watch")
+        self._tasks.append(asyncio.create_task(self._watch_models(), name="model-watch"))
         self._every(c.settings.cleanup_interval_seconds, self._cleanup, "ttl-cleanup")
+
+    async def wait_for_model(self) -> None:
+        """Returns once the first load of the active model has finished, loaded or not."""
+        await self._first_load.wait()
 
     async def stop(self) -> None:
         c = self._container
@@ -71,24 +77,35 @@ class Runtime:
             _freeze_long_lived_objects()
         metrics.set_model_version(previous, after.version if after else None)
 
+    async def _watch_models(self) -> None:
+        """The first load at once, then a registry poll every reload interval (0: no polls)."""
+        try:
+            await self.refresh_model()
+        except Exception:  # the service keeps answering without a model; the next poll retries
+            logger.exception("loading the active model failed; retrying next interval")
+        finally:
+            self._first_load.set()
+        seconds = self._container.settings.model.reload_interval_seconds
+        if seconds > 0:
+            await self._repeat(seconds, self.refresh_model, "model-watch")
+
     async def _cleanup(self) -> None:
         deleted = await self._container.cleanup.execute()
         if deleted:
             logger.info("deleted expired recommendations", extra={"rows": deleted})
 
     def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-        if seconds <= 0:
-            return
+        if seconds > 0:
+            self._tasks.append(asyncio.create_task(self._repeat(seconds, job, name), name=name))
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                try:
-                    await job()
-                except Exception:  # a background loop must outlive any one failure
-                    logger.exception("background job %s failed; retrying next interval", name)
-
-        self._tasks.append(asyncio.create_task(loop(), name=name))
+    @staticmethod
+    async def _repeat(seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a background loop must outlive any one failure
+                logger.exception("background job %s failed; retrying next interval", name)
 
 
 def _freeze_long_lived_objects() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from app.infrastructure.jobs import run_job
-from app.infrastructure.ml.artifact import ModelArtifact, file_sha256, write_artifact
+from app.infrastructure.ml.artifact import ARTIFACT_SUFFIX, ModelArtifact, read_artifact, write_artifact
+from app.infrastructure.ml.recommender import KnnRecommender
 from app.infrastructure.ml.registry import (
     DataSource,
     ModelRegistry,
@@ -36,7 +37,7 @@ _MAX_SAME_SECOND = 100
 
 
 def export_model(
-    model: object,
+    model: KnnRecommender,
     *,
     models_dir: Path,
     config: Mapping[str, Any],
@@ -47,15 +48,16 @@ def export_model(
     now: datetime | None = None,
     note: str | None = None,
 ) -> RegistryEntry:
-    """Write `models_dir/model_<UTC timestamp>.pkl` and register it with `status`, recording
-    the data it was trained on (`data_source`; None only for models no service should load).
+    """Write `models_dir/model_<UTC timestamp>.npz` (see artifact.py) and register it with
+    `status`, recording the data it was trained on (`data_source`; None only for models no service
+    should load).
 
     status "active" registers the model and promotes it (for its data source) in one go. Raises
-    TypeError when the model has no recommend(query) method or a mapping is not
-    JSON-serialisable, and RegistryError when the registry refuses the entry.
+    TypeError when the model is not a fitted KnnRecommender or a mapping is not JSON-serialisable,
+    and RegistryError when the registry refuses the entry.
     """
-    if not callable(getattr(model, "recommend", None)):
-        raise TypeError(f"{type(model).__name__} has no recommend(query) method; it cannot be served")
+    if not isinstance(model, KnnRecommender):
+        raise TypeError(f"{type(model).__name__} is not a KnnRecommender; it cannot be stored or served")
     status = ModelStatus(status)
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
     registry = ModelRegistry(models_dir)
@@ -97,7 +99,7 @@ def _reserve_artifact_path(registry: ModelRegistry, created_at: datetime) -> tup
     base = created_at.strftime(VERSION_FORMAT)
     for n in range(1, _MAX_SAME_SECOND + 1):
         version = base if n == 1 else f"{base}-{n}"
-        path = registry.models_dir / f"model_{version}.pkl"
+        path = registry.models_dir / f"model_{version}{ARTIFACT_SUFFIX}"
         if registry.get(version) is not None:
             continue
         try:
@@ -123,16 +125,15 @@ def _plain_json(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def artifact_problem(registry: ModelRegistry, entry: RegistryEntry) -> str | None:
-    """Why the entry's artifact cannot be trusted (missing, unreadable, hash mismatch), or None."""
-    path = registry.artifact_path(entry)
+    """Why the entry's artifact cannot be served (a filename leading outside the models folder,
+    missing, unreadable, hash mismatch, a pickle of an earlier version, not a valid artifact), or
+    None. Reads it as the service does, so nothing in the file runs."""
     try:
-        actual = file_sha256(path)
-    except FileNotFoundError:
-        return f"{entry.version}: artifact {path} is missing"
-    except OSError as exc:
-        return f"{entry.version}: artifact {path} cannot be read: {exc}"
-    if actual != entry.sha256:
-        return f"{entry.version}: artifact {path} sha256 is {actual}, registry expects {entry.sha256}"
+        artifact = read_artifact(registry.artifact_path(entry), entry.sha256)
+    except ModelUnavailable as exc:
+        return f"{entry.version}: {exc}"
+    if artifact.version != entry.version:
+        return f"{entry.version}: the artifact holds version {artifact.version}"
     return None
 
 
@@ -147,7 +148,11 @@ def _parser() -> argparse.ArgumentParser:
         "--rollback", action="store_true", help="re-activate the previously active model of a data source"
     )
     action.add_argument(
-        "--verify", nargs="?", const="", metavar="VERSION", help="re-hash one artifact, or all of them"
+        "--verify",
+        nargs="?",
+        const="",
+        metavar="VERSION",
+        help="check one artifact (hash, format), or all",
     )
     parser.add_argument("--models-dir", type=Path, help="registry directory (default: from settings)")
     parser.add_argument(

@@ -1,5 +1,5 @@
 """A newly promoted model is served without a restart; a broken one, or one trained on other data,
-never replaces a working one."""
+never replaces a working one, and /health says what is wrong until it is fixed."""
 
 from __future__ import annotations
 
@@ -72,21 +72,33 @@ def test_a_promoted_model_is_served_and_a_broken_one_is_refused(
         )
         # Reported after the foreign promotion, so the server has polled past it.
         assert report["model_version"] == second
-        assert report["status"] == "healthy"
+        # Serving, but not the model the registry names: degraded, still 200.
+        assert report["status"] == "degraded"
         assert "tampered" in report["model_error"]
         assert foreign not in report["model_error"]
         still = http.post("/recommendations/generate", json={"user_id": str(user), "limit": 5})
         assert still.status_code == 200
         assert still.json()["metadata"]["model_version"] == second
 
+        good = (models_dir / "registry.json").read_text()
         (models_dir / "registry.json").write_text("{ not json")
         report = poll_until(
-            lambda: body if "registry" in ((body := health(http))["model_error"] or "") else None,
+            lambda: body if "cannot read" in ((body := health(http))["model_error"] or "") else None,
             timeout=10,
             message="the corrupt registry reported",
         )
         assert report["model_version"] == second
         assert http.post("/recommendations/generate", json={"user_id": str(user)}).status_code == 200
+
+        (models_dir / "registry.json").write_text(good)
+        report = poll_until(
+            lambda: body if "cannot read" not in ((body := health(http))["model_error"] or "") else None,
+            timeout=10,
+            message="the repaired registry no longer reported",
+        )
+        # What is still wrong is still said: the tampered version stays refused.
+        assert "tampered" in report["model_error"]
+        assert report["model_version"] == second
 
 
 def train_and_promote(models_dir: Path, *source: str) -> str:
@@ -109,11 +121,11 @@ def promote_tampered_copy(registry: ModelRegistry, version: str) -> None:
     assert entry is not None
     artifact = bytearray(registry.artifact_path(entry).read_bytes())
     artifact[len(artifact) // 2] ^= 0xFF
-    (registry.models_dir / "model_tampered.pkl").write_bytes(bytes(artifact))
+    (registry.models_dir / "model_tampered.npz").write_bytes(bytes(artifact))
     tampered = replace(
         entry,
         version="tampered",
-        filename="model_tampered.pkl",
+        filename="model_tampered.npz",
         created_at=datetime.now(UTC),
         status=ModelStatus.CANDIDATE,
         promoted_at=None,

@@ -16,8 +16,6 @@ from alembic import command
 from sqlalchemy import create_engine, delete, inspect
 
 from app.bootstrap import build_container
-from app.domain.entities import Recommendation
-from app.domain.ports import RecommendationQuery
 from app.infrastructure.config import ModelSettings, Settings
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.identity import read_database_id
@@ -28,6 +26,7 @@ from app.infrastructure.ml.registry import ModelRegistry
 from app.runtime import Runtime
 from app.shared.exceptions import StorageUnavailable
 from tests.conftest import create_database
+from tests.fitted import fitted
 from training.export_model import export_model
 from training.sources import database_source
 
@@ -35,11 +34,6 @@ pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 NOWHERE = "postgresql://postgres@127.0.0.1:1/nowhere"
-
-
-class EmptyScorer:
-    def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
-        return []
 
 
 async def database_id(url: str) -> str:
@@ -162,7 +156,7 @@ async def test_a_service_on_database_a_serves_its_model_not_database_bs_newer_on
 
     def export(database: str, now: datetime) -> str:
         exported = export_model(
-            EmptyScorer(),
+            fitted(),
             models_dir=models,
             config={},
             metrics={},
@@ -178,6 +172,7 @@ async def test_a_service_on_database_a_serves_its_model_not_database_bs_newer_on
     container = build_container(Settings(database_url=database_a, model=ModelSettings(models_dir=models)))
     runtime = Runtime(container)
     await runtime.start()
+    await runtime.wait_for_model()
     try:
         served = container.models.current()
         assert served is not None
@@ -197,6 +192,7 @@ async def test_a_service_whose_database_is_down_at_start_serves_no_model_and_doe
     container = build_container(settings)
     runtime = Runtime(container)
     await runtime.start()
+    await runtime.wait_for_model()
     try:
         assert container.models.current() is None
         assert "database id" in (container.models.last_error or "")

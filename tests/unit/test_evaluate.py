@@ -243,7 +243,8 @@ def test_model_active_evaluates_the_active_configuration_of_that_data_source(
     assert "no model is active" in capsys.readouterr().err
     active = KnnConfig(n_neighbors=7, similarity_exponent=1.5)
     entry = export_model(
-        KnnRecommender(active), models_dir=models, config=active.as_dict(), metrics={}, data_stats={},
+        KnnRecommender(active).fit(make_clustered(n_users=60)), models_dir=models, config=active.as_dict(),
+        metrics={}, data_stats={},
         data_source=file_source(path),
     )  # fmt: skip
     ModelRegistry(models).promote(entry.version)

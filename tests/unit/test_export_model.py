@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.domain.entities import Recommendation
-from app.domain.ports import RecommendationQuery
 from app.infrastructure.ml.model_loader import RegistryModelStore
 from app.infrastructure.ml.registry import DataSource, ModelRegistry, ModelStatus, RegistryEntry
+from tests.fitted import QUERIES, fitted
 from training.export_model import export_model, main
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 DATABASE = DataSource("database", "3f2a9c1e-0000-4000-8000-000000000001", "postgresql://db:5432/feed")
 DATA_FILE = DataSource("file", "9b" * 32, "data/fake_interactions.json")
-
-
-class EmptyScorer:
-    def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
-        return []
 
 
 def export(models_dir: Path, now: datetime = T0, **overrides: object) -> RegistryEntry:
@@ -34,7 +29,7 @@ def export(models_dir: Path, now: datetime = T0, **overrides: object) -> Registr
         "now": now,
     }
     values.update(overrides)
-    return export_model(EmptyScorer(), **values)  # type: ignore[arg-type]
+    return export_model(fitted(), **values)  # type: ignore[arg-type]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -46,12 +41,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_export_writes_a_timestamped_artifact_and_registers_a_candidate(tmp_path: Path) -> None:
     entry = export(tmp_path)
     assert entry.version == "20261122T031500Z"
-    assert entry.filename == "model_20261122T031500Z.pkl"
+    assert entry.filename == "model_20261122T031500Z.npz"
     assert entry.status is ModelStatus.CANDIDATE
     artifact_bytes = (tmp_path / entry.filename).read_bytes()
     assert entry.sha256 == hashlib.sha256(artifact_bytes).hexdigest()
     assert ModelRegistry(tmp_path).get(entry.version) == entry
-    assert RegistryModelStore(ModelRegistry(tmp_path)).load(entry.version).version == entry.version
+    loaded = RegistryModelStore(ModelRegistry(tmp_path)).load(entry.version)
+    assert loaded.version == entry.version
+    assert [loaded.recommend(q) for q in QUERIES] == [fitted().recommend(q) for q in QUERIES]
 
 
 def test_two_exports_in_the_same_second_get_distinct_versions(tmp_path: Path) -> None:
@@ -74,16 +71,16 @@ def test_numpy_values_are_stored_as_plain_json(tmp_path: Path) -> None:
     assert type(entry.data_stats["users"]) is int
 
 
-def test_an_object_that_cannot_recommend_is_not_exported(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="recommend"):
-        export_model(object(), models_dir=tmp_path, config={}, metrics={}, data_stats={})
+def test_an_object_other_than_a_fitted_recommender_is_not_exported(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="KnnRecommender"):
+        export_model(object(), models_dir=tmp_path, config={}, metrics={}, data_stats={})  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_entry_the_registry_refuses_leaves_no_artifact(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="not JSON-serialisable"):
         export(tmp_path, config={"weights": object()})
-    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".pkl"] == []
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".npz"] == []
 
 
 def test_list_on_an_empty_registry_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,10 +186,9 @@ def test_verify_reports_tampered_and_missing_artifacts(
     (tmp_path / missing.filename).unlink()
     code, out, err = run(capsys, "--verify", "--models-dir", str(tmp_path))
     assert code == 1
-    assert f"{tampered.version}: artifact" in err
+    assert f"{tampered.version}: model artifact does not match" in err
     assert "registry expects" in err
-    assert f"{missing.version}: artifact" in err
-    assert "missing" in err
+    assert f"{missing.version}: model artifact is missing" in err
     assert fine.version not in err
     assert "1 ok, 2 failed" in out
     assert run(capsys, "--verify", fine.version, "--models-dir", str(tmp_path))[0] == 0
@@ -228,3 +224,27 @@ def test_rollback_with_several_data_sources_needs_one_named(
     registry = ModelRegistry(tmp_path)
     assert registry.active_for(DATABASE) == registry.get(first.version)
     assert registry.active_for(DATA_FILE) == registry.get(other.version)
+
+
+def test_verify_and_promote_refuse_a_pickle_of_an_earlier_version_without_running_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "code-ran"
+
+    class WritesMarker:
+        def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+            return (Path.write_text, (marker, "code ran"))
+
+    data = pickle.dumps({"format_version": 1, "model": WritesMarker()}, protocol=5)
+    (tmp_path / "model_old.pkl").write_bytes(data)
+    registry = ModelRegistry(tmp_path)
+    registry.add(RegistryEntry("old", "model_old.pkl", T0, hashlib.sha256(data).hexdigest()))
+    code, out, err = run(capsys, "--verify", "--models-dir", str(tmp_path))
+    assert (code, "0 ok, 1 failed") == (1, out.strip().rsplit(": ", 1)[1])
+    assert "pickle" in err
+    assert "`ml-service train`" in err
+    code, _, err = run(capsys, "--promote", "old", "--models-dir", str(tmp_path))
+    assert code == 1
+    assert "refusing to promote" in err
+    assert registry.active_version() is None
+    assert not marker.exists()

@@ -1,37 +1,28 @@
-"""Artifacts, the verified loader and the hot-reload ModelHolder."""
+"""The verified loader and the hot-reload ModelHolder: what it serves, and what it reports."""
 
 from __future__ import annotations
 
+import json
 import pickle
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.domain.entities import Reason, Recommendation
-from app.domain.ports import ModelStore, RecommendationQuery
-from app.infrastructure.ml.artifact import ModelArtifact, read_artifact, sha256_hex, write_artifact
+from app.application.dto import HealthState
+from app.application.use_cases.health import CheckHealth
+from app.domain.ports import ModelStore
+from app.infrastructure.ml.artifact import ModelArtifact, sha256_hex, write_artifact
+from app.infrastructure.ml.artifact_check import ArtifactCheck
 from app.infrastructure.ml.model_loader import ModelHolder, RegistryModelStore, VersionedRecommender
 from app.infrastructure.ml.registry import DataSource, ModelRegistry, RegistryEntry
 from app.shared.exceptions import ChecksumMismatch, ModelUnavailable, StorageUnavailable
+from tests.fakes import FixedClock
+from tests.fitted import QUERIES, TRAINED, fitted
 
 T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
-POSTS = [uuid.UUID(int=n) for n in range(1, 4)]
 DATABASE_A = DataSource("database", "aaaaaaaa-0000-4000-8000-000000000001", "postgresql://db-a:5432/feed")
 DATABASE_B = DataSource("database", "bbbbbbbb-0000-4000-8000-000000000002", "postgresql://db-b:5432/feed")
-
-
-class FixedScorer:
-    """A picklable stand-in for a fitted model: always the same posts."""
-
-    def __init__(self, label: str = "fixed") -> None:
-        self.label = label
-        self.trained_at = T0
-
-    def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
-        ranked = [Recommendation(p, 1.0 - i / 10, Reason.TRENDING) for i, p in enumerate(POSTS)]
-        return [r for r in ranked if r.post_id not in query.exclude][: query.limit]
 
 
 class WritesMarker:
@@ -41,28 +32,41 @@ class WritesMarker:
         self.marker = marker
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (Path.write_text, (self.marker, "unpickled"))
+        return (Path.write_text, (self.marker, "code ran"))
 
 
-def make_query(limit: int = 10) -> RecommendationQuery:
-    return RecommendationQuery(user_id=uuid.uuid4(), history=(), exclude=frozenset(), limit=limit, now=T0)
-
-
-def make_artifact(model: object = None, version: str = "v1") -> ModelArtifact:
+def make_artifact(version: str = "v1") -> ModelArtifact:
     return ModelArtifact(
         version=version,
         created_at=T0,
-        model=model if model is not None else FixedScorer(),
+        model=fitted(),
         config={"n_neighbors": 5},
         metrics={"precision_at_10": 0.2},
         data_stats={"users": 3},
     )
 
 
+def register(
+    registry: ModelRegistry,
+    version: str,
+    filename: str,
+    sha256: str,
+    *,
+    promote: bool = True,
+    source: DataSource | None = DATABASE_A,
+    created_at: datetime = T0,
+) -> None:
+    entry = RegistryEntry(
+        version=version, filename=filename, created_at=created_at, sha256=sha256, data_source=source
+    )
+    registry.add(entry)
+    if promote:
+        registry.promote(version)
+
+
 def publish(
     registry: ModelRegistry,
     version: str,
-    model: object = None,
     *,
     promote: bool = True,
     source: DataSource | None = DATABASE_A,
@@ -70,89 +74,23 @@ def publish(
 ) -> Path:
     """Write an artifact, register it as trained on `source` and (by default) promote it;
     returns the artifact path."""
-    path = registry.models_dir / f"model_{version}.pkl"
-    sha256 = write_artifact(make_artifact(model or FixedScorer(version), version), path)
-    entry = RegistryEntry(
-        version=version, filename=path.name, created_at=created_at, sha256=sha256, data_source=source
-    )
-    registry.add(entry)
-    if promote:
-        registry.promote(version)
+    path = registry.models_dir / f"model_{version}.npz"
+    sha256 = write_artifact(make_artifact(version), path)
+    register(registry, version, path.name, sha256, promote=promote, source=source, created_at=created_at)
     return path
+
+
+def plant_pickle(registry: ModelRegistry, version: str, filename: str, marker: Path) -> None:
+    """What the probe did: a code-running pickle, registered with its true sha256 and promoted."""
+    data = pickle.dumps({"format_version": 1, "version": version, "model": WritesMarker(marker)}, protocol=5)
+    (registry.models_dir / filename).write_bytes(data)
+    register(registry, version, filename, sha256_hex(data))
 
 
 def flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-# --- artifact ---------------------------------------------------------------------------
-
-
-def test_an_artifact_round_trips_and_its_hash_is_the_hash_of_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    sha256 = write_artifact(make_artifact(), path)
-    assert sha256 == sha256_hex(path.read_bytes())
-    loaded = read_artifact(path, sha256)
-    assert (loaded.version, loaded.created_at, loaded.config) == ("v1", T0, {"n_neighbors": 5})
-    assert isinstance(loaded.model, FixedScorer)
-    assert [p.name for p in tmp_path.iterdir()] == ["model_v1.pkl"]
-    assert path.stat().st_mode & 0o777 == 0o644  # readable by a service running as another user
-
-
-def test_a_tampered_artifact_is_refused_with_both_hashes_in_the_message(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    sha256 = write_artifact(make_artifact(), path)
-    flip_a_byte(path)
-    with pytest.raises(ChecksumMismatch) as raised:
-        read_artifact(path, sha256)
-    message = str(raised.value)
-    assert str(path) in message
-    assert sha256 in message
-    assert sha256_hex(path.read_bytes()) in message
-
-
-def test_a_swapped_in_malicious_pickle_is_never_unpickled(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    marker = tmp_path / "code-ran"
-    registered_sha256 = write_artifact(make_artifact(), path)
-    malicious_sha256 = write_artifact(make_artifact(WritesMarker(marker)), path)
-
-    with pytest.raises(ChecksumMismatch):
-        read_artifact(path, registered_sha256)
-    assert not marker.exists()
-
-    # Control: with a matching hash the same file does run code, so the check above mattered.
-    read_artifact(path, malicious_sha256)
-    assert marker.exists()
-
-
-def test_a_missing_artifact_is_reported_as_model_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailable, match="missing"):
-        read_artifact(tmp_path / "gone.pkl", "00" * 32)
-
-
-def test_a_pickle_that_is_not_an_artifact_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    data = pickle.dumps(["not", "an", "artifact"])
-    path.write_bytes(data)
-    with pytest.raises(ModelUnavailable, match="not a model artifact"):
-        read_artifact(path, sha256_hex(data))
-
-
-def test_an_artifact_of_an_unknown_format_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    sha256 = write_artifact(ModelArtifact("v1", T0, FixedScorer(), format_version=99), path)
-    with pytest.raises(ModelUnavailable, match="format version 99"):
-        read_artifact(path, sha256)
-
-
-def test_bytes_that_do_not_unpickle_are_reported_as_model_unavailable(tmp_path: Path) -> None:
-    path = tmp_path / "model_v1.pkl"
-    path.write_bytes(b"definitely not a pickle")
-    with pytest.raises(ModelUnavailable, match="cannot be unpickled"):
-        read_artifact(path, sha256_hex(b"definitely not a pickle"))
 
 
 # --- RegistryModelStore ----------------------------------------------------------------
@@ -166,9 +104,9 @@ def test_the_store_loads_a_versioned_recommender_that_delegates_to_the_model(tmp
     model = store.load("v1")
     assert isinstance(model, VersionedRecommender)
     assert model.version == "v1"
-    assert model.trained_at == T0
+    assert model.trained_at == TRAINED
     assert model.config == {"n_neighbors": 5}
-    assert [r.post_id for r in model.recommend(make_query(limit=2))] == POSTS[:2]
+    assert [model.recommend(query) for query in QUERIES] == [fitted().recommend(query) for query in QUERIES]
 
 
 def test_the_store_refuses_an_unregistered_version(tmp_path: Path) -> None:
@@ -183,10 +121,26 @@ def test_the_store_refuses_a_tampered_artifact(tmp_path: Path) -> None:
         RegistryModelStore(registry).load("v1")
 
 
-def test_the_store_refuses_an_object_without_a_recommend_method(tmp_path: Path) -> None:
-    registry = ModelRegistry(tmp_path)
-    publish(registry, "v1", model={"weights": [1, 2]})
-    with pytest.raises(ModelUnavailable, match="no recommend"):
+@pytest.mark.parametrize("filename", ["model_v1.pkl", "model_v1.npz"])
+def test_the_store_refuses_a_code_running_pickle_with_the_registered_checksum_and_runs_nothing(
+    filename: str, tmp_path: Path
+) -> None:
+    registry, marker = ModelRegistry(tmp_path), tmp_path / "code-ran"
+    plant_pickle(registry, "v1", filename, marker)
+    with pytest.raises(ModelUnavailable, match="`ml-service train`"):
+        RegistryModelStore(registry).load("v1")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("filename", ["../outside/model_v1.npz", "sub/../../outside/model_v1.npz"])
+def test_the_store_never_reads_an_artifact_outside_the_models_folder(filename: str, tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "model_v1.npz"
+    sha256 = write_artifact(make_artifact(), outside)  # a valid artifact, with the registered hash
+    registry = ModelRegistry(tmp_path / "models")
+    registry.path.parent.mkdir()
+    entry = {"version": "v1", "filename": filename, "created_at": T0.isoformat(), "sha256": sha256}
+    registry.path.write_text(json.dumps({"schema_version": 2, "models": [{**entry, "status": "active"}]}))
+    with pytest.raises(ModelUnavailable, match="outside the models folder"):
         RegistryModelStore(registry).load("v1")
 
 
@@ -284,6 +238,139 @@ def test_a_repaired_registry_clears_the_error_at_the_next_check(tmp_path: Path) 
     assert holder.refresh() is False
     assert served_version(holder) == "v1"
     assert holder.last_error is None
+
+
+def test_a_repaired_registry_clears_its_error_while_a_refused_version_stays_active(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    publish(registry, "v1")
+    holder.refresh()
+    flip_a_byte(publish(registry, "v2"))
+    holder.refresh()
+    good = registry.path.read_text()
+    registry.path.write_text("{ not json")
+    holder.refresh()
+    assert "cannot read the model registry" in (holder.last_error or "")
+    registry.path.write_text(good)
+    holder.refresh()
+    # What is still wrong (v2 refused) is reported; the registry, readable again, is not.
+    assert "cannot read the model registry" not in (holder.last_error or "")
+    assert "model v2 was not loaded" in (holder.last_error or "")
+    assert served_version(holder) == "v1"
+
+
+@pytest.mark.parametrize("filename", ["model_v2.pkl", "model_v2.npz"])
+def test_a_promoted_code_running_pickle_runs_nothing_and_the_served_model_stays(
+    filename: str, tmp_path: Path
+) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    marker = tmp_path / "code-ran"
+    publish(registry, "v1")
+    holder.refresh()
+    plant_pickle(registry, "v2", filename, marker)
+    assert holder.refresh() is False
+    assert not marker.exists()
+    assert served_version(holder) == "v1"
+    assert "model v2 was not loaded" in (holder.last_error or "")
+    assert "`ml-service train`" in (holder.last_error or "")
+
+
+def test_a_service_whose_active_model_is_an_old_pickle_serves_none_and_says_to_retrain(
+    tmp_path: Path,
+) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    marker = tmp_path / "code-ran"
+    plant_pickle(registry, "old", "model_old.pkl", marker)
+    assert holder.refresh() is False
+    assert holder.current() is None
+    assert not marker.exists()
+    assert "retrain" in (holder.last_error or "")
+
+
+def test_a_changed_served_artifact_is_reported_at_the_next_check_while_the_model_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    path = publish(registry, "v1")
+    holder.refresh()
+    good = path.read_bytes()
+    flip_a_byte(path)
+    assert holder.refresh() is False
+    assert served_version(holder) == "v1"
+    assert "the served model v1 failed its artifact check" in (holder.last_error or "")
+    assert "changed on disk" in (holder.last_error or "")
+    path.write_bytes(good)
+    holder.refresh()
+    assert holder.last_error is None
+
+
+def test_a_vanished_served_artifact_is_reported_and_its_return_clears_the_report(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    path = publish(registry, "v1")
+    holder.refresh()
+    good = path.read_bytes()
+    path.unlink()
+    holder.refresh()
+    assert served_version(holder) == "v1"
+    assert "missing" in (holder.last_error or "")
+    path.write_bytes(good)
+    holder.refresh()
+    assert holder.last_error is None
+
+
+def test_the_served_artifact_is_checked_cheaply_between_full_hashes(tmp_path: Path) -> None:
+    registry, clock = ModelRegistry(tmp_path), FakeMonotonic()
+    hashes: list[Path] = []
+
+    def counting_sha256(path: Path) -> str:
+        hashes.append(path)
+        return sha256_hex(path.read_bytes())
+
+    check = ArtifactCheck(rehash_after_seconds=600, monotonic=clock, sha256_of=counting_sha256)
+    holder = ModelHolder(RegistryModelStore(registry, lambda: DATABASE_A, check=check), monotonic=clock)
+    publish(registry, "v1")
+    holder.refresh()
+    for _ in range(5):
+        holder.refresh()
+    assert len(hashes) == 1  # each poll is a stat while the file stays the same
+    clock.now = 601
+    holder.refresh()
+    assert len(hashes) == 2
+
+
+async def _database_up() -> None:
+    return None
+
+
+@pytest.mark.anyio
+async def test_health_is_degraded_while_the_served_artifact_does_not_verify_and_healthy_once_it_does(
+    tmp_path: Path,
+) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    health = CheckHealth(_database_up, holder, FixedClock())
+    assert (await health.execute()).model_loading is True
+    path = publish(registry, "v1")
+    holder.refresh()
+    report = await health.execute()
+    assert (report.status, report.model_error, report.model_loading) == (HealthState.HEALTHY, None, False)
+    good = path.read_bytes()
+    flip_a_byte(path)
+    holder.refresh()
+    report = await health.execute()
+    assert (report.status, report.model_version) == (HealthState.DEGRADED, "v1")
+    assert "changed on disk" in (report.model_error or "")
+    path.write_bytes(good)
+    holder.refresh()
+    assert (await health.execute()).status is HealthState.HEALTHY
+
+
+def test_the_holder_is_loading_until_its_first_refresh_has_finished(tmp_path: Path) -> None:
+    registry, holder, _ = make_holder(tmp_path)
+    assert holder.loading is True
+    assert "loading" in (holder.last_error or "")
+    registry.path.write_text("{ not json")
+    holder.refresh()  # even a refresh that finds nothing to load ends the loading
+    assert holder.loading is False
+    assert "cannot read the model registry" in (holder.last_error or "")
 
 
 # --- one database, its own models --------------------------------------------------------

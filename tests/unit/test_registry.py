@@ -28,7 +28,7 @@ T0 = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)
 def make_entry(version: str = "20261122T031500Z", **overrides: object) -> RegistryEntry:
     values: dict[str, object] = {
         "version": version,
-        "filename": f"model_{version}.pkl",
+        "filename": f"model_{version}.npz",
         "created_at": T0,
         "sha256": "ab" * 32,
         "metrics": {"precision_at_10": 0.12},
@@ -352,3 +352,60 @@ def test_a_registry_of_an_unknown_schema_version_is_reported(tmp_path: Path) -> 
 def test_a_data_source_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="kind"):
         DataSource("bucket", "x")
+
+
+# --- artifact files stay in the models folder ------------------------------------------------
+
+
+def registry_naming(models_dir: Path, filename: str) -> tuple[ModelRegistry, RegistryEntry]:
+    """A registry whose one entry names `filename`, written as a tampered registry.json would be
+    (add() refuses such names)."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    entry = make_entry("v1", filename=filename)
+    document = {"schema_version": 2, "models": [entry.to_json()], "history": []}
+    (models_dir / "registry.json").write_text(json.dumps(document))
+    registry = ModelRegistry(models_dir)
+    loaded = registry.get("v1")
+    assert loaded is not None
+    return registry, loaded
+
+
+@pytest.mark.parametrize(
+    ("filename", "reason"),
+    [
+        ("../outside/x.npz", "a path"),
+        ("sub/x.npz", "a path"),
+        ("..", "a path"),
+        ("/etc/passwd", "an absolute path"),
+        (".tmp-model_v1.npz", "hidden or temporary"),
+        ("", "empty"),
+    ],
+)
+def test_an_artifact_filename_that_leaves_the_models_folder_is_refused(
+    tmp_path: Path, filename: str, reason: str
+) -> None:
+    registry, entry = registry_naming(tmp_path / "models", filename)
+    with pytest.raises(ModelUnavailable, match="leads outside the models folder") as raised:
+        registry.artifact_path(entry)
+    assert reason in str(raised.value)
+
+
+def test_a_symlink_out_of_the_models_folder_is_refused_and_one_within_it_is_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.npz"
+    outside.write_bytes(b"not yours")
+    models = tmp_path / "models"
+    registry, entry = registry_naming(models, "model_v1.npz")
+    (models / "model_v1.npz").symlink_to(outside)
+    with pytest.raises(ModelUnavailable, match="symlink out of the folder"):
+        registry.artifact_path(entry)
+    (models / "model_v1.npz").unlink()
+    (models / "real.npz").write_bytes(b"ours")
+    (models / "model_v1.npz").symlink_to(models / "real.npz")
+    assert registry.artifact_path(entry).read_bytes() == b"ours"
+
+
+def test_a_new_entry_must_name_a_plain_file(tmp_path: Path) -> None:
+    registry = registry_with(tmp_path)
+    for filename in ("/abs/model.npz", "..", ".hidden.npz"):
+        with pytest.raises(RegistryError, match="bare file name"):
+            registry.add(make_entry(filename=filename))

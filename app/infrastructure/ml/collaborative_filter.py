@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 
 from app.infrastructure.ml.matrix import FloatArray, IntArray, ItemWeighting, l2_normalise_rows
 
@@ -97,6 +96,9 @@ class UserKnn:
 
     def _sklearn_search(self, k: int) -> Callable[[int, int, int], tuple[IntArray, FloatArray]]:
         """scikit-learn's brute-force cosine kneighbors: exact, but a dense users × users block."""
+        # Training only: serving reads the stored neighbours and folds users in without it.
+        from sklearn.neighbors import NearestNeighbors
+
         nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute", n_jobs=self.n_jobs)
         nn.fit(self.normed_)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
 from app.infrastructure.ml.matrix import FloatArray, IntArray
@@ -80,6 +79,8 @@ class Ease:
     def _solve(self, xk: sp.csc_matrix, n_kept: int, lam: float) -> sp.csr_matrix:
         if n_kept == 0:
             return sp.csr_matrix((0, 0), dtype=np.float32)
+        import scipy.linalg  # training only: scoring needs no LAPACK
+
         # Single precision halves memory and time; λ keeps the system well conditioned.
         gram = (xk.T @ xk).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += lam

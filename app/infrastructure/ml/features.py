@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from app.infrastructure.ml.matrix import (
     DEFAULT_WEIGHTS,
@@ -19,7 +20,10 @@ from app.infrastructure.ml.matrix import (
     is_dated,
 )
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
+if TYPE_CHECKING:  # pandas is imported by the functions that build features, never by serving
+    import pandas as pd
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,7 @@ def _unit_log_scale(values: npt.NDArray[np.float64]) -> FloatArray:
 
 def to_epoch_hours(timestamps: pd.Series) -> npt.NDArray[np.float64]:
     """Hours since the Unix epoch of tz-aware (or UTC-naive) timestamps."""
-    return -hours_before(_EPOCH.to_pydatetime(), timestamps)
+    return -hours_before(_EPOCH, timestamps)
 
 
 def build_post_features(
@@ -58,6 +62,8 @@ def build_post_features(
     """Features for every matrix column; without a posts frame (external data) a post's creation
     time is its first interaction and it has no author. Without interaction timestamps a post
     is created at `data.trained_at` and trending is plain engagement (nothing decays)."""
+    import pandas as pd
+
     n_posts = len(data.post_ids)
     index = pd.Index(data.post_ids.astype(str))
     codes = index.get_indexer(interactions["post_id"].astype(str))
@@ -99,6 +105,8 @@ def _author_popularity(
 ) -> FloatArray:
     """Per-post author popularity in [0, 1]: log follower count when known, else the author's
     total engagement; 0 for posts without an author."""
+    import pandas as pd
+
     n_authors = len(author_ids)
     has_author = author_codes >= 0
     if n_authors == 0:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import scipy.sparse as sp
 
 from app.domain.entities import HistoryItem, Interaction
+
+if TYPE_CHECKING:  # pandas is imported by the functions that build a model, never by serving
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
@@ -62,6 +65,8 @@ def is_dated(interactions: pd.DataFrame) -> bool:
 
 def hours_before(reference: datetime, timestamps: pd.Series) -> npt.NDArray[np.float64]:
     """Age in hours of each timestamp at `reference` (negative for later timestamps)."""
+    import pandas as pd
+
     ts = pd.to_datetime(timestamps, utc=True).astype("datetime64[ns, UTC]")
     ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     ref = pd.Timestamp(reference).tz_convert("UTC").value
@@ -90,6 +95,8 @@ def build_interaction_matrix(
     the newest interaction, which becomes `trained_at`; without created_at nothing decays and
     `trained_at` is UNDATED_REFERENCE.
     """
+    import pandas as pd
+
     if interactions.empty:
         raise ValueError("cannot build a matrix from zero interactions")
     user_codes, user_uniques = pd.factorize(interactions["user_id"].astype(str), sort=False)

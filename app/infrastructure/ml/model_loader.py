@@ -7,13 +7,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain.entities import Recommendation
 from app.domain.ports import ModelStore, RecommendationQuery, Recommender
 from app.infrastructure.ml.artifact import ModelArtifact, read_artifact
-from app.infrastructure.ml.registry import DataSource, ModelRegistry
+from app.infrastructure.ml.artifact_check import ArtifactCheck
+from app.infrastructure.ml.registry import DataSource, ModelRegistry, RegistryCorrupt
 from app.shared.exceptions import ModelUnavailable
+
+if TYPE_CHECKING:
+    from app.infrastructure.ml.recommender import KnnRecommender
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +26,6 @@ class VersionedRecommender:
     """A fitted model as the Recommender port, carrying the registry version it was loaded as."""
 
     def __init__(self, artifact: ModelArtifact, version: str) -> None:
-        recommend = getattr(artifact.model, "recommend", None)
-        if not callable(recommend):
-            raise ModelUnavailable(
-                f"model {version} ({type(artifact.model).__name__}) has no recommend(query) method"
-            )
-        self._recommend: Callable[[RecommendationQuery], list[Recommendation]] = recommend
         self._artifact = artifact
         self._version = version
 
@@ -36,14 +34,13 @@ class VersionedRecommender:
         return self._version
 
     @property
-    def model(self) -> object:
+    def model(self) -> KnnRecommender:
         return self._artifact.model
 
     @property
     def trained_at(self) -> datetime:
-        """The model's own `trained_at` when it has one, else when the artifact was exported."""
-        trained_at = getattr(self._artifact.model, "trained_at", None)
-        return trained_at if isinstance(trained_at, datetime) else self._artifact.created_at
+        """The newest interaction the model learned from."""
+        return self._artifact.model.trained_at
 
     @property
     def config(self) -> dict[str, Any]:
@@ -54,7 +51,13 @@ class VersionedRecommender:
         return dict(self._artifact.metrics)
 
     def recommend(self, query: RecommendationQuery) -> list[Recommendation]:
-        return self._recommend(query)
+        return self._artifact.model.recommend(query)
+
+
+class CheckedModelStore(ModelStore, Protocol):
+    def verify(self, version: str) -> None:
+        """Raises ModelUnavailable when `version`'s artifact on disk no longer matches the registry."""
+        ...
 
 
 class RegistryModelStore:
@@ -66,10 +69,17 @@ class RegistryModelStore:
     registered version loads and the active one is the most recently promoted of any source.
     """
 
-    def __init__(self, registry: ModelRegistry, identify: Callable[[], DataSource] | None = None) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        identify: Callable[[], DataSource] | None = None,
+        *,
+        check: ArtifactCheck | None = None,
+    ) -> None:
         self._registry = registry
         self._identify = identify
         self._source: DataSource | None = None
+        self._check = check or ArtifactCheck()
 
     def data_source(self) -> DataSource | None:
         """The data this store serves models of (None when unbound); raises ModelUnavailable
@@ -115,6 +125,14 @@ class RegistryModelStore:
             )
         return VersionedRecommender(artifact, version)
 
+    def verify(self, version: str) -> None:
+        """Raises ModelUnavailable (ChecksumMismatch when its bytes changed) when `version`'s artifact
+        is gone or no longer has the registry's sha256; a stat per call, see ArtifactCheck."""
+        entry = self._registry.get(version)
+        if entry is None:
+            raise ModelUnavailable(f"model {version} is no longer in the registry {self._registry.path}")
+        self._check.verify(self._registry.artifact_path(entry), entry.sha256)
+
 
 class ModelHolder:
     """The serving side's model slot: swaps in a newly promoted model without a restart.
@@ -122,12 +140,14 @@ class ModelHolder:
     A model that fails to load or verify never replaces the one being served. A failed
     version is not retried on every poll; registry versions are immutable, so only a
     different active version, or `retry_failed_after_seconds` passing (an artifact
-    restored from backup), triggers another attempt.
+    restored from backup), triggers another attempt. Every refresh also re-checks the served
+    model's artifact on disk. `last_error` is rebuilt at each refresh, so a problem fixed since
+    the last one is no longer reported.
     """
 
     def __init__(
         self,
-        store: ModelStore,
+        store: CheckedModelStore,
         *,
         retry_failed_after_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -136,8 +156,11 @@ class ModelHolder:
         self._retry_after = retry_failed_after_seconds
         self._monotonic = monotonic
         self._model: Recommender | None = None
-        self._last_error: str | None = "no model loaded yet"
-        self._failed: tuple[str, float] | None = None
+        self._loading = True
+        self._last_error: str | None = None
+        self._problems: tuple[str, ...] = ()
+        # (version, when, why) of the last version that failed to load.
+        self._failed: tuple[str, float, str] | None = None
         self._swap_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
 
@@ -149,63 +172,101 @@ class ModelHolder:
         """The model being served; raises ModelUnavailable (with the reason) when there is none."""
         model = self.current()
         if model is None:
-            raise ModelUnavailable(self._last_error or "no model loaded")
+            raise ModelUnavailable(self.last_error or "no model loaded")
         return model
 
     @property
+    def loading(self) -> bool:
+        """True until the first refresh has finished: whether there is a model to serve is not
+        known yet."""
+        return self._loading
+
+    @property
     def last_error(self) -> str | None:
-        """Why the active model is not being served (for /health); None when all is well."""
+        """What keeps the service from serving the registry's active model, verified on disk (for
+        /health); None when all is well."""
+        if self._loading and self._last_error is None:
+            return "the active model is still loading"
         return self._last_error
 
     def refresh(self) -> bool:
-        """Load the registry's active model if it changed; True when a new model was swapped in."""
+        """Load the registry's active model if it changed and re-verify the served one's artifact;
+        True when a new model was swapped in."""
         with self._refresh_lock:
-            version = self._active_version()
-            if version is None:
-                return False
-            current = self.current()
-            if current is not None and current.version == version:
-                self._last_error = None  # the registry reads again and names the served model
-                return False
-            if self._failed_recently(version):
-                return False
             try:
-                model = self._store.load(version)
-            except Exception as exc:  # a broken model must never take down serving
-                self._failed = (version, self._monotonic())
-                self._report(f"model {version} was not loaded, {self._serving_note()}: {exc}")
-                return False
-            with self._swap_lock:
-                self._model = model
-            self._failed = None
-            self._last_error = None
-            logger.info("serving model version %s", version)
-            return True
+                return self._refresh()
+            finally:
+                self._loading = False
 
-    def _active_version(self) -> str | None:
+    def _refresh(self) -> bool:
+        problems: list[str] = []
         try:
             version = self._store.active_version()
         except (ModelUnavailable, OSError) as exc:
-            self._report(f"cannot read the model registry, {self._serving_note()}: {exc}")
-            return None
-        if version is None and self.current() is None:
-            self._report("no model is active in the registry for this database; train and promote one")
-        elif version is None:
-            # Keeping the old model beats serving nothing when the registry loses its pointer.
-            self._report(f"the registry has no active model, {self._serving_note()}")
-        return version
-
-    def _failed_recently(self, version: str) -> bool:
-        if self._failed is None or self._failed[0] != version:
+            # Keeping the old model beats serving nothing while the registry cannot be read.
+            if isinstance(exc, RegistryCorrupt | OSError):
+                self._report([f"cannot read the model registry ({self._serving_note()}), {exc}"])
+            else:  # the database cannot say which it is
+                self._report([f"{self._serving_note()}, {exc}"])
             return False
-        return self._monotonic() - self._failed[1] < self._retry_after
+        swapped = False
+        if version is None:
+            problems.append(self._no_active_version())
+        else:
+            swapped = self._follow(version, problems)
+        if not swapped:
+            # First: /health shows the first problem, and a changed file is the one to look at.
+            problems[:0] = self._verify_served()
+        self._report(problems)
+        return swapped
+
+    def _no_active_version(self) -> str:
+        if self.current() is None:
+            return "no model is active in the registry for this database, train and promote one"
+        return f"the registry has no active model, {self._serving_note()}"
+
+    def _follow(self, version: str, problems: list[str]) -> bool:
+        """Serve `version` if it is not served yet and loads; its failure goes to `problems`."""
+        current = self.current()
+        if current is not None and current.version == version:
+            self._failed = None
+            return False
+        failed = self._failed
+        if failed is not None and failed[0] == version and self._monotonic() - failed[1] < self._retry_after:
+            problems.append(failed[2])
+            return False
+        try:
+            model = self._store.load(version)
+        except Exception as exc:  # a broken model must never take down serving
+            # /health shows a message up to its first colon or semicolon, so the reason follows a comma.
+            why = f"model {version} was not loaded ({self._serving_note()}), {exc}"
+            self._failed = (version, self._monotonic(), why)
+            problems.append(why)
+            return False
+        with self._swap_lock:
+            self._model = model
+        self._failed = None
+        logger.info("serving model version %s", version)
+        return True
+
+    def _verify_served(self) -> list[str]:
+        current = self.current()
+        if current is None:
+            return []
+        try:
+            self._store.verify(current.version)
+        except (ModelUnavailable, OSError) as exc:
+            return [f"the served model {current.version} failed its artifact check, {exc}"]
+        return []
 
     def _serving_note(self) -> str:
         current = self.current()
         return f"still serving {current.version}" if current is not None else "no model is being served"
 
-    def _report(self, message: str) -> None:
+    def _report(self, problems: list[str]) -> None:
         # Log a problem once, not on every poll of the watch.
-        if message != self._last_error:
-            logger.error(message)
-        self._last_error = message
+        for problem in problems:
+            if problem not in self._problems:
+                logger.error(problem)
+        self._problems = tuple(problems)
+        self._last_error = "; ".join(problems) or None

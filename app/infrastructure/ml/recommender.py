@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import numpy as np
-import pandas as pd
 
 from app.domain.entities import Post, Reason, Recommendation
 from app.domain.ports import RecommendationQuery
@@ -22,7 +22,6 @@ from app.infrastructure.ml.matrix import (
     InteractionMatrix,
     history_row,
 )
-from app.infrastructure.ml.preprocessing import preprocess
 from app.infrastructure.ml.scoring import (
     Candidates,
     blend,
@@ -31,6 +30,9 @@ from app.infrastructure.ml.scoring import (
     recency_scores,
     top_n,
 )
+
+if TYPE_CHECKING:  # fitting takes frames; serving never imports pandas
+    import pandas as pd
 
 Ranked = tuple[IntArray, FloatArray, list[Reason]]
 
@@ -58,8 +60,9 @@ def _epoch_hours(moment: datetime) -> float:
 
 
 class KnnRecommender:
-    """A fitted, picklable, self-contained recommender: neighbours, id maps, post features,
-    the TF-IDF vectoriser and `config`. `trained_at` is the newest training interaction."""
+    """A fitted, self-contained recommender: neighbours, id maps, post features, the TF-IDF
+    vocabulary and `config`. `trained_at` is the newest training interaction. model_state.py
+    stores it as an artifact and reads it back."""
 
     def __init__(self, config: KnnConfig | None = None) -> None:
         self.config = config or KnnConfig()
@@ -73,6 +76,8 @@ class KnnRecommender:
     ) -> KnnRecommender:
         """Fit from frames shaped like data.io's (interactions need user_id, post_id,
         created_at and interaction_type or weight); posts give text, authors and ages."""
+        from app.infrastructure.ml.preprocessing import preprocess
+
         prepared = preprocess(interactions, posts, users, self.config)
         return self.fit_prepared(prepared.data, prepared.features, prepared.texts, progress)
 
@@ -91,13 +96,17 @@ class KnnRecommender:
         self.user_index_ = _canonical_index(data.user_ids)
         self.post_index_ = _canonical_index(data.post_ids)
         self.post_uuids_ = [as_uuid(str(p)) for p in data.post_ids]
-        self.features_ = features
-        self.author_index_ = _canonical_index(features.author_ids)
-        self.author_popularity_ = {canonical_id(a): p for a, p in author_popularity_lookup(features).items()}
         self.engine_ = _engine(cfg).fit(data.matrix, progress)
         self.content_: ContentScorer | None = None
         if texts is not None and cfg.blend_content > 0 and any(t.strip() for t in texts):
             self.content_ = ContentScorer(max_features=cfg.tfidf_max_features).fit(texts)
+        return self.with_features(features)
+
+    def with_features(self, features: PostFeatures) -> KnnRecommender:
+        """Sets the post features and the author lookups derived from them (fit and load)."""
+        self.features_ = features
+        self.author_index_ = _canonical_index(features.author_ids)
+        self.author_popularity_ = {canonical_id(a): p for a, p in author_popularity_lookup(features).items()}
         return self
 
     @property

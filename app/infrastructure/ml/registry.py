@@ -55,6 +55,7 @@ from app.infrastructure.ml.registry_state import (
     state_from_bytes,
     state_to_bytes,
 )
+from app.shared.exceptions import ModelUnavailable
 
 __all__ = [
     "DATA_SOURCE_KINDS",
@@ -130,14 +131,32 @@ class ModelRegistry:
         return entry.version if entry else None
 
     def artifact_path(self, entry: RegistryEntry) -> Path:
+        """The entry's artifact file in `models_dir`. Raises ModelUnavailable when its filename would
+        lead anywhere else: a path (`../x`, `sub/x`), an absolute path, a hidden or temporary file,
+        or a symlink whose target is outside `models_dir`."""
+        problem = filename_problem(entry.filename)
+        if problem is None:
+            root = self.models_dir.resolve()
+            target = (root / entry.filename).resolve()
+            if target == root or not target.is_relative_to(root):
+                problem = "it is a symlink out of the folder"
+        if problem is not None:
+            # What happened and what to do before the first colon: /health shows that much.
+            raise ModelUnavailable(
+                f"artifact filename leads outside the models folder ({problem}) and was refused, fix the "
+                f"registry entry of model {entry.version} or export it again: {entry.filename!r} in "
+                f"{self.models_dir}"
+            )
         return self.models_dir / entry.filename
 
     def add(self, entry: RegistryEntry) -> RegistryEntry:
-        """Register a new model; raises RegistryError for a duplicate version or an active status."""
+        """Register a new model; raises RegistryError for a duplicate version, an active status or
+        an artifact filename that is not a plain file name."""
         if entry.status is ModelStatus.ACTIVE:
             raise RegistryError("add a model as candidate, then promote it, so history records the change")
-        if Path(entry.filename).name != entry.filename or entry.filename.startswith("."):
-            raise RegistryError(f"artifact filename must be a bare file name: {entry.filename!r}")
+        problem = filename_problem(entry.filename)
+        if problem is not None:
+            raise RegistryError(f"artifact filename must be a bare file name: {entry.filename!r} ({problem})")
 
         def change(state: RegistryState) -> RegistryState:
             if state.get(entry.version) is not None:
@@ -222,3 +241,16 @@ class ModelRegistry:
                 f"another process has held {self.lock_path} for over {self._lock_timeout:.0f}s "
                 "(a trainer or promote still running?); retry when it is done"
             ) from None
+
+
+def filename_problem(filename: str) -> str | None:
+    """Why `filename` is not a plain name of a file in the models folder, or None."""
+    if not filename or "\x00" in filename:
+        return "it is empty or holds a NUL byte"
+    if Path(filename).is_absolute():
+        return "it is an absolute path"
+    if filename in (".", "..") or Path(filename).name != filename or "\\" in filename:
+        return "it is a path, not a file name"
+    if filename.startswith("."):
+        return "it is a hidden or temporary file"
+    return None

@@ -225,7 +225,7 @@ def state_from_bytes(data: bytes, path: Path) -> RegistryState:
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RegistryCorrupt(
-            f"model registry {path} is not a valid registry ({type(exc).__name__}: {exc}). It was left "
-            "untouched: fix it by hand or restore it from a backup; it is never reset automatically "
-            "because it records which artifacts are trusted."
+            "model registry is not valid and was left untouched, fix it by hand or restore it from a "
+            f"backup: {path} ({type(exc).__name__}: {exc}). It is never reset automatically because it "
+            "records which artifacts are trusted."
         ) from exc
