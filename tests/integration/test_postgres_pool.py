@@ -1,29 +1,41 @@
-"""PostgresPool against a real PostgreSQL: lost connections, refused values, bounded waits, turns,
-and closing. The adapters over it: test_postgres_stores.py."""
+"""PostgresPool against a real PostgreSQL: lost connections, refused values, bounded waits, a silent
+database, dead peers, turns, and closing. The adapters over it: test_postgres_stores.py."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.domain.entities import Reason, StoredList
 from app.domain.ports import ListCheck
-from app.infrastructure.db.engine import normalise_url
+from app.infrastructure.db.engine import (
+    KEEPALIVE_COUNT,
+    KEEPALIVE_IDLE_SECONDS,
+    KEEPALIVE_INTERVAL_SECONDS,
+    TCP_USER_TIMEOUT_MS,
+    build_engine,
+    normalise_url,
+)
 from app.infrastructure.db.migrate import upgrade_to_head
-from app.infrastructure.db.postgres import PostgresPool, asyncpg_dsn
+from app.infrastructure.db.postgres import PostgresPool, Silences, asyncpg_dsn
 from app.infrastructure.db.stored_lists import PostgresStoredLists
 from app.infrastructure.db.stores import connected
 from app.shared.exceptions import InvalidInput, StorageUnavailable
 from tests.builders import make_interaction, make_post, make_user, ranked
 from tests.conftest import create_database
+from tests.e2e.proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.anyio]
 
@@ -228,12 +240,25 @@ async def test_a_transaction_commits_when_its_block_ends_and_rolls_back_on_an_er
     assert [row[0] for row in found] == [key]
 
 
+async def test_a_delete_in_batches_removes_every_matching_row_call_by_call(dsn: str) -> None:
+    prefix = f"batch-{uuid.uuid4().hex[:8]}-"
+    delete = (
+        "WITH gone AS (DELETE FROM service_meta WHERE ctid = ANY(ARRAY("
+        "SELECT ctid FROM service_meta WHERE key LIKE $1 LIMIT $2)) RETURNING 1) SELECT count(*) FROM gone"
+    )
+    async with opened(dsn) as pool:
+        keys = [f"{prefix}{i}" for i in range(10)]
+        await pool.fetch("INSERT INTO service_meta (key, value) SELECT unnest($1::text[]), 'x'", keys)
+        assert await pool.delete_in_batches(delete, prefix + "%", batch=3) == 10
+        assert await pool.fetch("SELECT key FROM service_meta WHERE key LIKE $1", prefix + "%") == []
+
+
 # --- bounded waits ---------------------------------------------------------------------------------
 
 
 async def test_a_statement_the_server_times_out_is_storage_unavailable_and_the_pool_goes_on(dsn: str) -> None:
     async with opened(dsn, pool_size=1, statement_ms=200) as pool:
-        assert pool.statement_timeout == pytest.approx(1.2)
+        assert pool.statement_timeout == pytest.approx(0.7)
         started = time.monotonic()
         with pytest.raises(StorageUnavailable, match="QueryCanceledError"):
             await pool.fetch("SELECT pg_sleep(3)")
@@ -252,15 +277,145 @@ async def test_after_a_caller_gives_up_on_a_statement_the_next_one_is_answered_a
         assert time.monotonic() - started < 1.0
 
 
-async def test_a_caller_waits_for_a_turn_no_longer_than_the_connect_timeout(dsn: str) -> None:
-    async with opened(dsn, pool_size=1, connect_seconds=0.3) as pool:
-        busy = asyncio.create_task(pool.fetch("SELECT pg_sleep(1)"))
+async def bounded(call: Awaitable[object], bound: float) -> str:
+    """The StorageUnavailable `call` raises, which it must within `bound` seconds."""
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as raised:
+        await asyncio.wait_for(call, timeout=bound + 5)
+    assert time.monotonic() - started < bound, str(raised.value)
+    return str(raised.value)
+
+
+async def hold_a_connection(pool: PostgresPool, seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds + 1
+    async with pool.connection(deadline=deadline):
+        await asyncio.sleep(seconds)
+
+
+async def test_a_caller_waits_for_a_turn_no_longer_than_its_call_may_take(dsn: str) -> None:
+    async with opened(dsn, pool_size=1, statement_ms=300) as pool:
+        busy = asyncio.create_task(hold_a_connection(pool, 1.5))
         await asyncio.sleep(0.1)
-        started = time.monotonic()
-        with pytest.raises(StorageUnavailable, match="TimeoutError"):
-            await pool.fetch("SELECT 1")
-        assert time.monotonic() - started < 0.8
+        assert "no connection free within 0.8 s" in await bounded(pool.fetch("SELECT 1"), 1.2)
         await busy
+
+
+async def sleep_without_a_limit(pool: PostgresPool, seconds: float) -> None:
+    async with pool.transaction() as conn:
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        await conn.execute("SELECT pg_sleep($1)", seconds)
+
+
+async def test_a_statement_the_server_lets_run_is_bounded_by_the_client(dsn: str, admin: Engine) -> None:
+    """Even a statement sent without a timeout (here in a transaction that lifted the server's
+    limit) ends within the call's bound; its connection, still busy on the server, is not reused."""
+    async with opened(dsn, pool_size=1, statement_ms=300) as pool:
+        try:
+            assert "no answer within 0.8 s" in await bounded(sleep_without_a_limit(pool, 10), 1.3)
+            started = time.monotonic()
+            assert [tuple(row) for row in await pool.fetch("SELECT 1")] == [(1,)]
+            assert time.monotonic() - started < 0.5
+        finally:
+            terminate_other_backends(admin)  # the server notices the closed connection only after the sleep
+
+
+# --- a silent database: connections accepted, nothing answered --------------------------------
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    url = make_url(database_url)
+    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432).open()
+    yield tcp
+    tcp.close()
+
+
+@pytest.fixture
+def proxied_dsn(dsn: str, proxy: TcpProxy) -> str:
+    return str(make_url(dsn).set(host="127.0.0.1", port=proxy.port))
+
+
+async def read_in_a_transaction(pool: PostgresPool) -> None:
+    async with pool.transaction() as conn:
+        await conn.fetch("SELECT 1")
+
+
+async def test_a_silent_database_is_storage_unavailable_within_the_bounds_of_every_call(
+    proxied_dsn: str, proxy: TcpProxy
+) -> None:
+    async with opened(proxied_dsn, pool_size=2, connect_seconds=0.5, statement_ms=500) as pool:
+        await asyncio.gather(pool.fetch("SELECT pg_sleep(0.05)"), pool.fetch("SELECT pg_sleep(0.05)"))
+        proxy.silence()
+        # On the idle connections, then (none left to reuse) on new ones.
+        assert "no answer within 1 s" in await bounded(pool.fetch("SELECT 1"), 1.3)
+        assert "no answer within 1 s" in await bounded(read_in_a_transaction(pool), 1.3)
+        await bounded(pool.fetch("SELECT 1"), 0.8)
+        await bounded(read_in_a_transaction(pool), 0.8)
+        # Callers beyond the pool's size wait for a turn within the same bound.
+        for outcome in await asyncio.gather(*(bounded(pool.fetch("SELECT 1"), 1.3) for _ in range(5))):
+            assert "database" in outcome
+
+
+async def test_once_the_database_answers_again_no_connection_from_before_is_reused(
+    proxied_dsn: str, proxy: TcpProxy
+) -> None:
+    """A connection idle while the database went silent stays silent here, as one whose path was
+    lost does; once one call got no answer, no idle connection of any pool sharing the count is
+    trusted."""
+    silences = Silences()
+    reads, writes = (
+        PostgresPool(
+            proxied_dsn, pool_size=2, connect_timeout_seconds=0.5, statement_timeout_ms=500, silences=silences
+        )
+        for _ in range(2)
+    )
+    for pool in (reads, writes):
+        await pool.open()
+        await asyncio.gather(pool.fetch("SELECT pg_sleep(0.05)"), pool.fetch("SELECT pg_sleep(0.05)"))
+    try:
+        proxy.silence()
+        await bounded(reads.fetch("SELECT 1"), 1.3)
+        proxy.forward()
+        started = time.monotonic()
+        for pool in (reads, writes):
+            for _ in range(3):
+                assert [tuple(row) for row in await pool.fetch("SELECT 1")] == [(1,)]
+        assert time.monotonic() - started < 1.0
+    finally:
+        await asyncio.gather(reads.close(), writes.close())
+
+
+# --- dead peers --------------------------------------------------------------------------------------
+
+KEPT_ALIVE = {
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE): 1,
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE): KEEPALIVE_IDLE_SECONDS,
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL): KEEPALIVE_INTERVAL_SECONDS,
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT): KEEPALIVE_COUNT,
+    (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT): TCP_USER_TIMEOUT_MS,
+}
+
+
+def options(sock: Any) -> dict[tuple[int, int], int]:
+    return {key: sock.getsockopt(*key) for key in KEPT_ALIVE}
+
+
+async def test_every_connection_finds_a_dead_peer_by_itself(dsn: str, database_url: str) -> None:
+    """TCP keepalives and a user timeout on the pool's connections and on the batch jobs' engine."""
+    async with opened(dsn) as pool, pool.connection() as conn:
+        transport: Any = conn._transport  # type: ignore[attr-defined]  # asyncpg keeps it private
+        assert options(transport.get_extra_info("socket")) == KEPT_ALIVE
+    engine = build_engine(database_url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            assert raw.driver_connection is not None
+            with socket.socket(fileno=os.dup(raw.driver_connection.fileno())) as sock:
+                assert options(sock) == KEPT_ALIVE
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
 
 
 async def test_requests_take_turns_for_connections_in_arrival_order(

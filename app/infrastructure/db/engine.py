@@ -1,4 +1,5 @@
-"""Engines: bounded connect and statement timeouts, a ping for idle connections, SQLite pragmas."""
+"""Engines: bounded connect and statement timeouts, TCP keepalives, a ping for idle connections,
+SQLite pragmas."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def ensure_sqlite_directory(database_url: str) -> None:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
 
+
+# Every PostgreSQL connection (asyncpg's and psycopg2's) finds a dead peer by itself: an idle one is
+# probed after 5 s and dropped after three probes 2 s apart go unanswered, and one whose sent data
+# stays unacknowledged for 10 s is dropped too (a network cut, a host gone). A database that still
+# acknowledges but never answers is caught by the statement bounds instead.
+KEEPALIVE_IDLE_SECONDS = 5
+KEEPALIVE_INTERVAL_SECONDS = 2
+KEEPALIVE_COUNT = 3
+TCP_USER_TIMEOUT_MS = 10_000
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use. Busy connections are
 # not, to spare a round trip per checkout: one that died while busy fails its statement, and
@@ -60,6 +70,11 @@ def build_engine(
         connect_args={
             "connect_timeout": max(1, round(connect_timeout_seconds)),
             "options": f"-c statement_timeout={statement_timeout_ms}",
+            "keepalives": 1,
+            "keepalives_idle": KEEPALIVE_IDLE_SECONDS,
+            "keepalives_interval": KEEPALIVE_INTERVAL_SECONDS,
+            "keepalives_count": KEEPALIVE_COUNT,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         },
     )
     event.listen(engine, "checkout", _ping_if_idle)

@@ -27,8 +27,12 @@ _SAVE = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     " ON CONFLICT (id) DO UPDATE SET expires_at = GREATEST(served_list.expires_at, excluded.expires_at)"
 )
+
+# In batches (the last parameter): a backlog deleted at once could outlast the statement timeout.
 _DELETE_EXPIRED = (
-    "WITH gone AS (DELETE FROM served_list WHERE expires_at <= $1 RETURNING 1) SELECT count(*) FROM gone"
+    "WITH gone AS (DELETE FROM served_list WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM served_list WHERE expires_at <= $1 LIMIT $2)) RETURNING 1)"
+    " SELECT count(*) FROM gone"
 )
 
 
@@ -75,8 +79,7 @@ class PostgresServedLists:
             )
 
     async def delete_expired(self, now: datetime) -> int:
-        ((deleted,),) = await self._writes.fetch(_DELETE_EXPIRED, now)
-        return int(deleted)
+        return await self._writes.delete_in_batches(_DELETE_EXPIRED, now)
 
 
 _GET_ROW = select(

@@ -51,8 +51,11 @@ _REPLACE = (
     " model_version = excluded.model_version, rank = excluded.rank,"
     " generated_at = excluded.generated_at, expires_at = excluded.expires_at"
 )
+
+# In batches (the last parameter): a backlog deleted at once could outlast the statement timeout.
 _DELETE_EXPIRED = (
-    "WITH gone AS (DELETE FROM user_recommendation WHERE expires_at <= $1 RETURNING 1)"
+    "WITH gone AS (DELETE FROM user_recommendation WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM user_recommendation WHERE expires_at <= $1 LIMIT $2)) RETURNING 1)"
     " SELECT count(*) FROM gone"
 )
 
@@ -113,8 +116,7 @@ class PostgresStoredLists:
             await conn.executemany(_REPLACE, rows, timeout=self._writes.statement_timeout)
 
     async def delete_expired(self, now: datetime) -> int:
-        ((deleted,),) = await self._writes.fetch(_DELETE_EXPIRED, now)
-        return int(deleted)
+        return await self._writes.delete_in_batches(_DELETE_EXPIRED, now)
 
 
 _OF_LIST = (

@@ -3,6 +3,7 @@ worker threads for the embedded SQLite default."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from app.infrastructure.db.engine import build_engine
 from app.infrastructure.db.identity import DATABASE_ID_KEY, read_database_id
 from app.infrastructure.db.interactions import PostgresInteractions, SqliteInteractions
 from app.infrastructure.db.orm import SCHEMA_REVISION
-from app.infrastructure.db.postgres import PostgresPool, asyncpg_dsn
+from app.infrastructure.db.postgres import PostgresPool, Silences, asyncpg_dsn
 from app.infrastructure.db.posts import PostgresPosts, SqlitePosts
 from app.infrastructure.db.served_lists import PostgresServedLists, SqliteServedLists
 from app.infrastructure.db.sqlite import SqliteDatabase
@@ -51,25 +52,32 @@ def _check_revision(revision: str | None) -> None:
 
 @dataclass(frozen=True)
 class DatabaseTimeouts:
-    connect_seconds: float = 3.0
-    statement_ms: int = 5000
+    """The bounds of every database call; a call ends within statement_ms plus half a second."""
+
+    connect_seconds: float = 2.0
+    statement_ms: int = 2000
     pool_size: int = 4
 
 
 class PostgresStores:
     """Feed reads and writes (tracked batches, stored lists) each have a pool: a burst of
-    batches never makes a feed page wait for a connection."""
+    batches never makes a feed page wait for a connection. Health probes have a connection of
+    their own, so a probe never waits behind requests."""
 
     def __init__(self, dsn: str, timeouts: DatabaseTimeouts) -> None:
-        def pool() -> PostgresPool:
+        # A call that got no answer in time makes the idle connections of every pool suspect.
+        silences = Silences()
+
+        def pool(size: int) -> PostgresPool:
             return PostgresPool(
                 dsn,
-                pool_size=timeouts.pool_size,
+                pool_size=size,
                 connect_timeout_seconds=timeouts.connect_seconds,
                 statement_timeout_ms=timeouts.statement_ms,
+                silences=silences,
             )
 
-        self._reads, self._writes = pool(), pool()
+        self._reads, self._writes, self._probes = pool(timeouts.pool_size), pool(timeouts.pool_size), pool(1)
         self.users: UserRepository = PostgresUsers(self._writes)
         self.posts: PostRepository = PostgresPosts(self._reads, self._writes)
         self.interactions: InteractionRepository = PostgresInteractions(self._reads, self._writes)
@@ -77,17 +85,17 @@ class PostgresStores:
         self.served: ServedListRepository = PostgresServedLists(self._reads, self._writes)
 
     async def open(self) -> None:
-        await self._reads.open()
-        await self._writes.open()
+        for pool in (self._reads, self._writes, self._probes):
+            await pool.open()
 
     async def close(self) -> None:
-        await self._reads.close()
-        await self._writes.close()
+        await asyncio.gather(self._reads.close(), self._writes.close(), self._probes.close())
 
     async def ping(self) -> None:
-        """Returns when the database answers with the schema this code needs."""
+        """Returns when the database answers, on the probes' own connection, with the schema this
+        code needs."""
         try:
-            rows = await self._reads.fetch(_REVISION)
+            rows = await self._probes.fetch(_REVISION)
         except StorageUnavailable as error:
             if "alembic_version" in str(error):
                 raise StorageUnavailable(_no_schema(None)) from error
