@@ -1,8 +1,10 @@
-"""The FastAPI application: `uvicorn --factory app.main:create_app`. Nothing is built, connected or
-loaded at import time."""
+"""The FastAPI application: `uvicorn --factory app.main:create_app --http HTTP_PROTOCOL` (as
+`ml-service serve` runs it). Nothing is built, connected or loaded at import time."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +27,15 @@ from app.presentation.api.routers import catalogue, health, interactions, recomm
 from app.runtime import Runtime
 from app.shared.logging import configure_logging
 
+logger = logging.getLogger(__name__)
+
+# The request head and read-time limits uvicorn's own protocols lack (app/presentation/http_protocol.py).
+HTTP_PROTOCOL = "app.presentation.http_protocol:LimitedHttpProtocol"
+# Open with an API key set: probes and the Prometheus scrape carry no key.
+OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+# FastAPIOffline's pages, their schema and their scripts: a browser opens them.
+DOCS = ("/docs", "/redoc", "/openapi.json", "/static-offline-docs/")
+
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else Settings())
@@ -32,6 +43,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         configure_logging(settings.log_level, settings.log_json)
+        if HTTP_PROTOCOL.split(":")[0] not in sys.modules:
+            logger.warning(
+                "started without --http %s: request heads are unbounded and slow clients never time out",
+                HTTP_PROTOCOL,
+            )
         active = container or build_container(settings)
         # Rankings run in anyio's thread pool; past this many, requests queue for a thread.
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
@@ -63,7 +79,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(health.router)
     if settings.api_key:
         # Innermost, so that CORS answers preflights (which carry no key) and decorates a 401.
-        app.add_middleware(ApiKeyMiddleware, key=settings.api_key, protected=PROTECTED)
+        app.add_middleware(
+            ApiKeyMiddleware,
+            key=settings.api_key,
+            open_paths=OPEN_PATHS,
+            docs=DOCS,
+            docs_public=settings.docs_public,
+        )
         _document_api_key(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -77,16 +99,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     return app
 
 
-PROTECTED = (
-    recommendations.router.prefix,
-    interactions.router.prefix,
-    catalogue.users.prefix,
-    catalogue.posts.prefix,
-)
-
-
 def _document_api_key(app: FastAPI) -> None:
-    """Shows the key in /docs: a security scheme on every operation under a protected path."""
+    """Shows the key in /docs: a security scheme on every operation but the open ones."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -96,7 +110,7 @@ def _document_api_key(app: FastAPI) -> None:
                 "Bearer": {"type": "http", "scheme": "bearer"},
             }
             for path, operations in schema["paths"].items():
-                if path.startswith(PROTECTED):
+                if path not in OPEN_PATHS:
                     for operation in operations.values():
                         operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
             app.openapi_schema = schema

@@ -39,6 +39,7 @@ from app.infrastructure.db.migrate import upgrade_to_head
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "serving"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+HTTP_PROTOCOL = "app.presentation.http_protocol:LimitedHttpProtocol"  # as every start command passes
 SCENARIOS = ("floor", "health", "generate-precomputed", "generate-computed", "track")
 
 
@@ -248,6 +249,7 @@ class Server:
         command = [sys.executable, "-m", "uvicorn", *(["--factory"] if self.factory else []), self.app]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
+        command += ["--http", HTTP_PROTOCOL]  # the service's limits, for the floor app too
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 
+# app.main.HTTP_PROTOCOL (not imported: the supervisor of several workers never loads the app):
+# the request head and read-time limits uvicorn's own protocols lack.
+HTTP_PROTOCOL = "app.presentation.http_protocol:LimitedHttpProtocol"
+
 
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
@@ -15,6 +19,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     uvicorn.run(
         "app.main:create_app",
         factory=True,
+        http=HTTP_PROTOCOL,
         host=host,
         port=port,
         workers=workers,

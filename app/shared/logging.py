@@ -5,10 +5,17 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import random
 import sys
 from datetime import UTC, datetime
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def new_request_id() -> str:
+    """Unique, not secret: no system call per request, as uuid4 would make."""
+    return f"{random.getrandbits(128):032x}"
+
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

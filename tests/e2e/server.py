@@ -16,6 +16,8 @@ from typing import TypeVar
 import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The service's HTTP protocol, as every start command passes it (app.main.HTTP_PROTOCOL).
+HTTP_PROTOCOL = "app.presentation.http_protocol:LimitedHttpProtocol"
 # Variables of the caller's shell that would change the service under test.
 INHERITED_BLOCKLIST = ("DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
 
@@ -88,27 +90,36 @@ class ServerProcess:
         self._workers = workers
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def command(self) -> list[str]:
         command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--no-access-log"]
+        command += ["--port", str(self.port), "--no-access-log", "--http", HTTP_PROTOCOL]
         if self._workers > 1:
             command += ["--workers", str(self._workers)]
+        return command
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=PROJECT_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            poll_until(self._live, timeout=timeout, interval=0.2, message=f"{self.base_url}/health/live")
+            poll_until(self._ready, timeout=timeout, interval=0.2, message=f"{self.base_url}/health/ready")
         except AssertionError as error:
             self.stop()
             raise AssertionError(f"{error}\nserver log:\n{self.log_tail()}") from None
         return self
 
-    def _live(self) -> bool | None:
+    def _ready(self) -> bool | None:
+        """The database answers and the first model load has finished (as a load balancer waits)."""
         assert self._process is not None
         if self._process.poll() is not None:
             raise AssertionError(f"server exited with {self._process.returncode}:\n{self.log_tail()}")
-        response = httpx.get(f"{self.base_url}/health/live", timeout=2)
+        response = httpx.get(f"{self.base_url}/health/ready", timeout=2)
         return True if response.status_code == 200 else None
 
     def stop(self) -> None:

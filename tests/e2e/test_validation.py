@@ -1,9 +1,11 @@
-"""Bad input gets a 4xx JSON {"error", "detail"} naming the field; nothing valid in the request is lost."""
+"""Bad input gets a 4xx JSON {"error", "detail", "request_id"} naming the field; nothing valid in the
+request is lost."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +85,18 @@ CASES = {
     "malformed JSON to track": BadRequest(
         "POST", TRACK, "body", content=b"[{,", headers={"content-type": "application/json"}
     ),
+    "a tracked time given as a number": BadRequest(
+        "POST", TRACK, "body.created_at", {**ONE, "created_at": 3984}
+    ),
+    "a post's time given as a number": BadRequest(
+        "PUT",
+        f"/posts/{uuid.uuid4()}",
+        "body.created_at",
+        {"author_id": SOME_USER, "content": "x", "created_at": 3984},
+    ),
+    "a user's time given as a number": BadRequest(
+        "PUT", f"/users/{uuid.uuid4()}", "body.created_at", {"username": "someone", "created_at": 1.5}
+    ),
 }
 
 
@@ -95,7 +109,8 @@ def test_bad_input_is_a_4xx_json_error_naming_the_field(client: httpx.Client, ca
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"error", "detail"}
+    assert set(body) == {"error", "detail", "request_id"}
+    assert body["request_id"] == response.headers["x-request-id"]
     assert body["error"] == "validation_error"
     fields = [problem["field"] for problem in body["detail"]]
     assert case.field in fields, body
@@ -212,44 +227,195 @@ SPECIAL_TEXT = st.sampled_from(["\ud800", "x\udfffy", "a\x00b", "", "é✓😀",
 JSON_LEAVES = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.integers(min_value=-(10**300), max_value=10**300)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=8)
     | SPECIAL_TEXT
 )
+
+
+def _nested(leaf: Any, levels: int) -> Any:
+    for _ in range(levels):
+        leaf = [leaf]
+    return leaf
+
+
 METADATA = st.dictionaries(
     st.text(max_size=5) | SPECIAL_TEXT,
     st.recursive(
         JSON_LEAVES,
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
         max_leaves=8,
-    ),
+    )
+    # Around the depth limit: a leaf 15 to 17 lists below the metadata's own object.
+    | st.builds(_nested, JSON_LEAVES, st.integers(min_value=15, max_value=17)),
     max_size=4,
+)
+MAX_DEPTH = 16
+
+
+def _deepest(value: Any, depth: int = 0) -> int:
+    children = [*value, *value.values()] if isinstance(value, dict) else value
+    if not isinstance(children, list):
+        return depth
+    return max((_deepest(child, depth + 1) for child in children), default=depth)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _storable(metadata: dict[str, Any]) -> bool:
+    """What PostgreSQL keeps, said independently of the service's validator."""
+    try:
+        json.dumps(metadata, allow_nan=False)
+        texts = [text.encode("utf-8") for text in _strings(metadata)]
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return all(b"\x00" not in text for text in texts) and _deepest(metadata) <= MAX_DEPTH
+
+
+@dataclass(frozen=True)
+class Content:
+    post: int
+    kind: str
+    metadata: dict[str, Any]
+
+
+CONTENTS = st.lists(
+    st.builds(Content, st.integers(0, 2), st.sampled_from(["view", "click", "like", "share"]), METADATA),
+    min_size=1,
+    max_size=4,
+)
+# An item: which of two users, which of three event ids (or none), which content.
+ITEMS = st.lists(
+    st.tuples(st.integers(0, 1), st.none() | st.integers(0, 2), st.integers(0, 3)), min_size=1, max_size=8
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(metadata=st.lists(METADATA, min_size=1, max_size=6))
-def test_every_item_of_a_batch_with_arbitrary_metadata_is_stored_or_listed(
-    client: httpx.Client, deployment: Deployment, population: Population, metadata: list[dict[str, Any]]
-) -> None:
-    user, post = population.active[0], population.post_ids[7]
-    events = [str(uuid.uuid4()) for _ in metadata]
-    items = [
-        {"user_id": str(user), "post_id": str(post), "interaction_type": "view", "event_id": e, "metadata": m}
-        for e, m in zip(events, metadata, strict=True)
-    ]
-    # ensure_ascii keeps lone surrogates as \\u escapes, the way a client's JSON encoder sends them.
-    body = json.dumps({"interactions": items}, ensure_ascii=True).encode()
-    response = client.post("/interactions/track", content=body, headers={"content-type": "application/json"})
+def _outcomes(bodies: list[dict[str, Any]]) -> list[str]:
+    """Each item's fate, the items taken in order: the first storable item of a user's event id is
+    stored; a later one is a duplicate if it is the same event (same content), else a conflict."""
+    first: dict[tuple[str, str | None], dict[str, Any]] = {}
+    outcomes = []
+    for body in bodies:
+        key = (body["user_id"], body.get("event_id"))
+        if not _storable(body["metadata"]):
+            outcomes.append("rejected")
+        elif key[1] is None:
+            outcomes.append("accepted")
+        elif key in first:
+            outcomes.append("duplicate" if first[key] == body else "conflict")
+        else:
+            first[key] = body
+            outcomes.append("accepted")
+    return outcomes
 
-    assert response.status_code == 202, response.text
-    answer = response.json()
-    rejected = {r["index"] for r in answer["rejected"]}
-    assert answer["accepted"] + len(rejected) == len(items)
-    sql = "SELECT count(*) FROM user_interaction WHERE event_id = :e"
-    stored = [deployment.query(sql, e=e)[0][0] for e in events]
-    assert stored == [0 if i in rejected else 1 for i in range(len(events))]
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=CONTENTS, items=ITEMS, split=st.integers(0, 8))
+def test_every_item_is_stored_once_or_listed_as_rejected_duplicate_or_conflict(
+    client: httpx.Client,
+    deployment: Deployment,
+    population: Population,
+    contents: list[Content],
+    items: list[tuple[int, int | None, int]],
+    split: int,
+) -> None:
+    # New users (tracking creates them), so no other test sees these rows.
+    users, run = [str(uuid.uuid4()) for _ in range(2)], uuid.uuid4().hex
+    posts = [str(p) for p in population.post_ids[7:10]]
+    bodies: list[dict[str, Any]] = []
+    for who, slot, which in items:
+        content = contents[which % len(contents)]
+        body: dict[str, Any] = {
+            "user_id": users[who],
+            "post_id": posts[content.post],
+            "interaction_type": content.kind,
+            # Items have one content exactly when they were drawn with it.
+            "metadata": {**content.metadata, "content": which % len(contents)},
+        }
+        if slot is not None:
+            body["event_id"] = f"{run}-{slot}"
+        bodies.append(body)
+    expected = _outcomes(bodies)
+
+    cut = min(split, len(bodies))
+    for start, end in ((0, cut), (cut, len(bodies))):
+        if start == end:
+            continue
+        # ensure_ascii keeps lone surrogates as \\u escapes, the way a client's JSON encoder sends them.
+        payload = json.dumps({"interactions": bodies[start:end]}, ensure_ascii=True).encode()
+        response = client.post(TRACK, content=payload, headers={"content-type": "application/json"})
+        assert response.status_code == 202, response.text
+        answer, outcomes = response.json(), expected[start:end]
+        assert answer["accepted"] == outcomes.count("accepted"), (answer, outcomes)
+        assert answer["duplicates"] == outcomes.count("duplicate"), (answer, outcomes)
+        assert answer["conflicts"] == len(answer["conflicting"])
+        assert [r["index"] for r in answer["conflicting"]] == _where(outcomes, "conflict")
+        assert [r["index"] for r in answer["rejected"]] == _where(outcomes, "rejected")
+        assert {r["field"] for r in answer["rejected"]} <= {"metadata"}
+
+    # SQLite keeps a UUID as 32 hex digits.
+    ids = [uuid.UUID(u).hex if deployment.backend == "sqlite" else u for u in users]
+    rows = deployment.query(
+        "SELECT user_id, event_id, post_id, interaction_type FROM user_interaction WHERE user_id IN (:a, :b)",
+        a=ids[0],
+        b=ids[1],
+    )
+    stored = sorted((uuid.UUID(str(u)), e or "", uuid.UUID(str(p)), k) for u, e, p, k in rows)
+    kept = [b for b, o in zip(bodies, expected, strict=True) if o == "accepted"]
+    assert stored == sorted(
+        (uuid.UUID(b["user_id"]), b.get("event_id", ""), uuid.UUID(b["post_id"]), b["interaction_type"])
+        for b in kept
+    )
+
+
+def _where(outcomes: list[str], outcome: str) -> list[int]:
+    return [i for i, o in enumerate(outcomes) if o == outcome]
+
+
+def test_an_event_id_is_scoped_to_its_user_and_its_reuse_for_another_event_is_a_conflict(
+    client: httpx.Client, deployment: Deployment, population: Population
+) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    post, other = (str(p) for p in population.post_ids[10:12])
+    event = {"post_id": post, "interaction_type": "like", "event_id": "evt-123"}
+    reused = {**event, "user_id": bob, "post_id": other}
+
+    first = client.post(TRACK, json={**event, "user_id": alice})
+    theirs = client.post(TRACK, json={**event, "user_id": bob})
+    retry = client.post(TRACK, json={**event, "user_id": bob})
+    single = client.post(TRACK, json=reused)
+    batch = client.post(TRACK, json={"interactions": [{**event, "user_id": bob}, reused]})
+
+    assert [r.status_code for r in (first, theirs, retry, single)] == [202, 202, 202, 409]
+    assert (theirs.json()["accepted"], retry.json()["duplicates"]) == (1, 1)
+    assert (single.json()["error"], single.json()["detail"]) == (
+        "conflict",
+        "event_id: already tracked for this user with another post_id",
+    )
+    assert batch.status_code == 202
+    assert {k: batch.json()[k] for k in ("accepted", "duplicates", "conflicts", "rejected")} == {
+        "accepted": 0,
+        "duplicates": 1,
+        "conflicts": 1,
+        "rejected": [],
+    }
+    assert batch.json()["conflicting"] == [
+        {"index": 1, "field": "event_id", "error": "already tracked for this user with another post_id"}
+    ]
+    rows = deployment.query("SELECT user_id, post_id FROM user_interaction WHERE event_id = 'evt-123'")
+    stored = sorted((uuid.UUID(str(u)), uuid.UUID(str(p))) for u, p in rows)
+    assert stored == sorted((uuid.UUID(u), uuid.UUID(post)) for u in (alice, bob))
 
 
 def test_a_body_that_is_not_json_is_a_415_saying_what_to_send(client: httpx.Client) -> None:

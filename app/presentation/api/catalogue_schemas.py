@@ -9,6 +9,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -16,12 +17,13 @@ from pydantic import (
     field_validator,
 )
 
-from app.presentation.api.schemas import SINCE_1970, RejectedOut, check_text, check_time
+from app.presentation.api.schemas import SINCE_1970, RejectedOut, check_text, check_time, text_time
 
 MAX_POSTS = 1000
 # Since 1970: what the service and its training can hold (a later time than now is taken as now).
 Moment = Annotated[
     AwareDatetime,
+    BeforeValidator(text_time),
     AfterValidator(check_time),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": SINCE_1970}),
 ]

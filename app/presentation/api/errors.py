@@ -1,8 +1,11 @@
-"""Every failure becomes JSON {"error", "detail"}; domain errors are mapped to statuses once, here."""
+"""Every failure becomes JSON {"error", "detail", "request_id"}; domain errors are mapped to statuses
+once, here. What went wrong inside (driver text, SQL, addresses) goes to the log, under the request
+id the caller is given."""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,8 +20,10 @@ from app.shared.exceptions import (
     NotFoundError,
     StorageUnavailable,
 )
+from app.shared.logging import request_id
 
 logger = logging.getLogger(__name__)
+HEADLINE_END = re.compile(r"[:;] ")
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
@@ -27,10 +32,41 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (StorageUnavailable, 503, "storage_unavailable"),
     (ModelUnavailable, 503, "model_unavailable"),
 )
+# What the caller reads when the error's own text is not for them: a 503 (its text names the
+# database or the model files), or an error translated from another one (a driver's refusal).
+PUBLIC_DETAIL = {
+    "not_found": "not found",
+    "conflict": "conflicts with stored data, such as a username another user has",
+    "invalid_input": "the database refused a value: it refers to nothing stored, or is out of its range",
+    "storage_unavailable": "the database does not answer; retry shortly",
+    "model_unavailable": "no model can be served; retry shortly",
+}
+INTERNAL_DETAIL = "unexpected error; the service log has it under this request id"
 
 
-def error_body(error: str, detail: Any = None) -> dict[str, Any]:
-    return {"error": error, "detail": detail}
+def error_body(error: str, detail: Any = None, rid: str | None = None) -> dict[str, Any]:
+    """The ErrorResponse schema's body; `rid` defaults to the current request's id."""
+    return {"error": error, "detail": detail, "request_id": rid or request_id.get() or ""}
+
+
+def public_detail(name: str, status: int, exc: Exception) -> str:
+    """The error's own text when we wrote it for the caller; else a fixed one, and the text is logged.
+
+    An error raised while handling another (`raise Mapped(...) from driver_error`, as every adapter
+    translates) carries that other's text, so it is never shown."""
+    if status < 500 and exc.__cause__ is None and exc.__context__ is None:
+        return str(exc)
+    cause = exc.__cause__ or exc.__context__
+    logger.warning(
+        "%s: %s", name, exc, extra={"status": status, "cause": repr(cause) if cause is not None else None}
+    )
+    return PUBLIC_DETAIL[name]
+
+
+def public_summary(text: str | None) -> str | None:
+    """The headline of one of our messages, which say what happened first and why (an exception's
+    text, a path) after a colon or a semicolon; /health shows the headline, the log has it all."""
+    return HEADLINE_END.split(text, maxsplit=1)[0] if text else text
 
 
 # The track endpoint's single-or-batch tags are not field names, so they are not shown.
@@ -54,20 +90,26 @@ def _field_error(e: dict[str, Any]) -> dict[str, Any]:
     return {"field": ".".join(str(part) for part in loc), "message": message, "type": e.get("type")}
 
 
+HTTP_ERROR_NAMES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
 def register_error_handlers(app: FastAPI) -> None:
+    """Our errors go to Starlette's ExceptionMiddleware, inside the request-context middleware, so
+    they keep the request id and their status in metrics; anything else is answered there
+    (RequestContextMiddleware), as a 500 that says no more than its request id."""
+
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body("validation_error", field_errors(exc.errors())), status_code=422)
 
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        name = {
-            400: "bad_request",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-            415: "unsupported_media_type",
-        }
         return JSONResponse(
-            error_body(name.get(exc.status_code, "http_error"), exc.detail),
+            error_body(HTTP_ERROR_NAMES.get(exc.status_code, "http_error"), exc.detail),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -76,17 +118,11 @@ def register_error_handlers(app: FastAPI) -> None:
         for kind, status, name in STATUS_BY_ERROR:
             if isinstance(exc, kind):
                 headers = {"Retry-After": "5"} if status == 503 else None
-                return JSONResponse(error_body(name, str(exc)), status_code=status, headers=headers)
-        logger.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            error_body("internal_error", "unexpected error; see the service log"), status_code=500
-        )
+                body = error_body(name, public_detail(name, status, exc))
+                return JSONResponse(body, status_code=status, headers=headers)
+        raise exc  # not one of ours: RequestContextMiddleware answers it
 
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
-    # Our own errors go to Starlette's ExceptionMiddleware, inside the request-context middleware, so
-    # they keep the request id and their status in metrics; a handler for bare Exception only runs in
-    # ServerErrorMiddleware, which re-raises afterwards and makes the server log a crash.
     for kind, _, _ in STATUS_BY_ERROR:
         app.add_exception_handler(kind, domain_error)
-    app.add_exception_handler(Exception, domain_error)

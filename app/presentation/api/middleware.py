@@ -3,9 +3,9 @@ the service API key, and a request body size limit."""
 
 from __future__ import annotations
 
+import binascii
 import json
 import logging
-import random
 import secrets
 import time
 from typing import Any
@@ -13,11 +13,12 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.presentation.api.errors import error_body
+from app.presentation.api.errors import INTERNAL_DETAIL, error_body
 from app.shared import metrics
-from app.shared.logging import request_id
+from app.shared.logging import new_request_id, request_id
 
 logger = logging.getLogger("app.access")
+errors = logging.getLogger("app.errors")
 
 
 class RequestContextMiddleware:
@@ -31,11 +32,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        # Unique, not secret: no system call per request, as uuid4 would make.
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or f"{random.getrandbits(128):032x}"
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -47,7 +47,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Here rather than in Starlette's ServerErrorMiddleware, outside this one: the answer
+            # keeps the request id, and the traceback is logged once, under it.
+            errors.exception("unhandled error")
+            if status:
+                raise  # the response is under way: the server cuts the connection
+            await send_json(send_with_id, 500, error_body("internal_error", INTERNAL_DETAIL))
         finally:
+            status = status or 500  # no answer at all: the server sends its own 500
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
@@ -127,35 +135,64 @@ def _json(content_type: bytes | None) -> bool:
 
 
 class ApiKeyMiddleware:
-    """Requests under `protected` paths must carry the key in X-API-Key or as a Bearer token.
+    """Every path but `open_paths` needs the key, in X-API-Key or as a Bearer token: a path added
+    later is protected without anyone remembering to list it.
 
-    Checked here rather than as a FastAPI dependency, which validated both headers with pydantic
-    on every request (docs/decisions.md).
+    The docs pages (`docs` prefixes) are opened by a browser, which cannot add a header: their 401
+    asks for HTTP Basic credentials, and the key as the password (any user name) lets the browser in
+    and sends it with the page's own requests (the schema, the scripts). A query parameter is never
+    read: URLs end up in access logs, proxies and browser history. Checked here rather than as a
+    FastAPI dependency, which validated both headers with pydantic on every request
+    (docs/decisions.md).
     """
 
-    def __init__(self, app: ASGIApp, key: str, protected: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, key: str, open_paths: frozenset[str], docs: tuple[str, ...], docs_public: bool
+    ) -> None:
         self.app = app
         self.key = key.encode()
-        self.protected = protected
+        self.open_paths = open_paths
+        self.docs = docs
+        self.docs_public = docs_public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.protected):
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"].startswith(self.docs)
+        if docs and self.docs_public:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-api-key")
-        if given is None:
-            authorization = headers.get(b"authorization", b"")
-            given = authorization[7:] if authorization.startswith(b"Bearer ") else None
+        authorization = headers.get(b"authorization", b"")
+        if given is None and authorization.startswith(b"Bearer "):
+            given = authorization[7:]
+        elif given is None and docs and authorization.startswith(b"Basic "):
+            given = _basic_password(authorization[6:])
         if given is None or not secrets.compare_digest(given, self.key):
             detail = "missing or wrong API key: send it in the X-API-Key header"
-            await send_json(send, 401, error_body("unauthorized", detail))
+            detail += ", or as the password the browser asks for" if docs else ""
+            challenge = b'Basic realm="ml-service API docs", charset="UTF-8"' if docs else b"Bearer"
+            await send_json(send, 401, error_body("unauthorized", detail), [(b"www-authenticate", challenge)])
             return
         await self.app(scope, receive, send)
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+def _basic_password(credentials: bytes) -> bytes | None:
+    try:
+        decoded = binascii.a2b_base64(credentials.strip(), strict_mode=True)
+    except binascii.Error:
+        return None
+    _, colon, password = decoded.partition(b":")
+    return password if colon else None
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -230,8 +230,10 @@ class RejectedOut(BaseModel):
 class TrackResponse(BaseModel):
     status: Literal["tracked"] = "tracked"
     accepted: int
-    duplicates: int
+    duplicates: int = Field(description="repeats of an event the user sent before: same event_id and content")
+    conflicts: int = Field(description="a user's event_id sent again for another event: not stored")
     rejected: list[RejectedOut]
+    conflicting: list[RejectedOut] = Field(description="each conflict, by its index in the request")
 
 
 class DatabaseHealth(BaseModel):
@@ -263,6 +265,10 @@ class ErrorResponse(BaseModel):
         description="validation_error, not_found, unauthorized, conflict, storage_unavailable, …"
     )
     detail: str | list[FieldProblem] | None = None
+    request_id: str = Field(
+        description="the response's X-Request-ID (the caller's own, if it sent one); the service log"
+        " has what went wrong under it"
+    )
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -277,6 +283,9 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("ML_SERVICE_API_KEY is set and the request does not carry it"),
+    408: _error("the headers or the body arrived too slowly; the connection is closed"),
+    414: _error("the request target is over ML_MAX_HEADER_BYTES"),
+    431: _error("the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields"),
     422: _error("a field is missing, unknown or out of range; `detail` names each one"),
     503: _error("the database does not answer, or its schema is not the one the code needs"),
 }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -9,10 +10,12 @@ from pydantic import BaseModel
 from app.application.dto import HealthState
 from app.application.use_cases.health import CheckHealth
 from app.presentation.api.dependencies import get_health
+from app.presentation.api.errors import public_summary
 from app.presentation.api.responses import json_response
 from app.presentation.api.schemas import DatabaseHealth, HealthResponse
 from app.shared import metrics
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 Health = Annotated[CheckHealth, Depends(get_health)]
 
@@ -21,13 +24,16 @@ Health = Annotated[CheckHealth, Depends(get_health)]
 async def health(use_case: Health) -> Response:
     """healthy; degraded (no model: cold start only); unhealthy (no database: 503)."""
     report = await use_case.execute()
+    if report.database_error:
+        logger.warning("health: %s", report.database_error)
+    # What is wrong, without the driver's text or paths: this page is open to anyone.
     body = HealthResponse(
         status=report.status.value,
         timestamp=report.timestamp,
         model_version=report.model_version,
         model_loaded=report.model_loaded,
-        database=DatabaseHealth(ok=report.database_ok, error=report.database_error),
-        model_error=report.model_error,
+        database=DatabaseHealth(ok=report.database_ok, error=public_summary(report.database_error)),
+        model_error=public_summary(report.model_error),
     )
     status = 503 if report.status is HealthState.UNHEALTHY else 200
     return json_response(body, status_code=status)
@@ -47,7 +53,7 @@ class ReadyResponse(BaseModel):
 async def ready(use_case: Health) -> JSONResponse:
     """Ready for traffic when the database answers (without a model it serves cold start)."""
     report = await use_case.execute()
-    ok = report.database_ok
+    ok = report.database_ok and not report.model_loading
     return JSONResponse({"status": "ready" if ok else "not_ready"}, status_code=200 if ok else 503)
 
 
