@@ -115,7 +115,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         track=TrackInteractions(
             interactions=stores.interactions, users=stores.users, posts=stores.posts, clock=clock
         ),
-        health=CheckHealth(stores.ping, models, clock),
+        health=CheckHealth(
+            stores.ping, models, clock, wait=timedelta(milliseconds=settings.db_health_timeout_ms)
+        ),
         cleanup=DeleteExpiredRecommendations(
             stores.lists, stores.served, stores.posts, clock, keep=policy.keep
         ),

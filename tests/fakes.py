@@ -136,29 +136,28 @@ class InMemoryInteractionRepository:
 
     async def add_many(self, interactions: Sequence[Interaction]) -> set[UUID]:
         ids = {i.id for i in self.rows}  # a batch sent again stores nothing twice
-        event_ids = {i.event_id for i in self.rows if i.event_id is not None}
-        in_batch: set[str] = set()
+        keys: set[tuple[UUID, str | None]] = {(i.user_id, i.event_id) for i in self.rows if i.event_id}
         stored: set[UUID] = set()
+        # In order, as in the adapters: of two items with one user and event id, the first is stored.
         for interaction in interactions:
-            event_id = interaction.event_id
-            # As in the adapters, only the first of an event id in the batch is tried at all.
-            if event_id is not None:
-                if event_id in in_batch:
-                    continue
-                in_batch.add(event_id)
             if interaction.post_id not in self._posts.rows:
                 continue
             # A new account acts before the app syncs it: its user is created.
             self._users.create_placeholders([interaction.user_id], interaction.created_at)
-            if interaction.id in ids or event_id in event_ids:
+            key = (interaction.user_id, interaction.event_id)
+            if interaction.id in ids or key in keys:
                 continue
             self.rows.append(interaction)
             ids.add(interaction.id)
-            if event_id is not None:
-                event_ids.add(event_id)
+            if interaction.event_id is not None:
+                keys.add(key)
             stored.add(interaction.id)
         self.transactions += 1
         return stored
+
+    async def with_event_ids(self, keys: Iterable[tuple[UUID, str]]) -> list[Interaction]:
+        wanted = set(keys)
+        return [i for i in self.rows if i.event_id is not None and (i.user_id, i.event_id) in wanted]
 
     async def history(self, user_id: UUID) -> list[HistoryItem]:
         mine = sorted((i for i in self.rows if i.user_id == user_id), key=lambda i: (i.created_at, str(i.id)))
@@ -335,9 +334,12 @@ class FakeRecommender:
 
 
 class FakeModelProvider:
-    def __init__(self, model: Recommender | None = None, last_error: str | None = None) -> None:
+    def __init__(
+        self, model: Recommender | None = None, last_error: str | None = None, *, loading: bool = False
+    ) -> None:
         self.model = model
         self._last_error = last_error
+        self.loading = loading
 
     def current(self) -> Recommender | None:
         return self.model

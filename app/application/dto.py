@@ -82,7 +82,11 @@ class TrackInteractionsCommand:
 class TrackingResult:
     accepted: int
     duplicates: int
+    """Items with an event id the user sent before, or earlier in the batch, for the same event."""
     rejected: Sequence[RejectedItem]
+    conflicts: Sequence[RejectedItem] = ()
+    """Items with an event id the user sent before for another event (post, type or metadata):
+    not stored."""
 
 
 class HealthState(StrEnum):
@@ -100,3 +104,5 @@ class HealthReport:
     database_ok: bool
     database_error: str | None = None
     model_error: str | None = None
+    # The first load of the active model has not finished: not ready for traffic yet.
+    model_loading: bool = False

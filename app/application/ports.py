@@ -18,7 +18,13 @@ class ModelProvider(Protocol):
 
     @property
     def last_error(self) -> str | None:
-        """Why the newest promoted model is not being served, if it failed to load."""
+        """What keeps the registry's active model, verified on disk, from being served (it failed
+        to load, the registry cannot be read, the served model's file changed); None when served."""
+        ...
+
+    @property
+    def loading(self) -> bool:
+        """True until the first load of the active model has finished."""
         ...
 
 

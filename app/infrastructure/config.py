@@ -70,8 +70,16 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="SQLAlchemy URL; an embedded SQLite file by default, postgresql://... in production",
     )
-    db_connect_timeout_seconds: float = Field(3.0, gt=0)
-    db_statement_timeout_ms: int = Field(5000, gt=0)
+    db_connect_timeout_seconds: float = Field(2.0, gt=0, description="to make a PostgreSQL connection")
+    db_statement_timeout_ms: int = Field(
+        2000,
+        gt=0,
+        description="PostgreSQL's statement_timeout; a database call (its wait for a connection"
+        " included) gives up, a 503, half a second after it",
+    )
+    db_health_timeout_ms: int = Field(
+        500, gt=0, description="the longest /health and /health/ready wait for the database's answer"
+    )
     db_pool_size: int = Field(
         4,
         ge=1,
@@ -108,6 +116,22 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, validation_alias="ML_SERVICE_API_KEY")
     cors_origins: list[str] = []
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    docs_public: bool = Field(
+        False, description="with ML_SERVICE_API_KEY set, serve /docs, /redoc and /openapi.json without it"
+    )
+    # Enforced by app.presentation.http_protocol, the HTTP protocol every start command passes to uvicorn.
+    max_header_bytes: int = Field(
+        65_536, ge=8192, description="a request line and headers over this get 414 or 431, unread"
+    )
+    max_header_count: int = Field(100, ge=16, description="more header fields get 431")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="a request's line and headers must arrive within this, a new connection's too"
+    )
+    min_body_bytes_per_second: int = Field(
+        65_536,
+        ge=1024,
+        description="a body must arrive within header_timeout_seconds plus max_body_bytes at this rate",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

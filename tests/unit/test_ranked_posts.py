@@ -25,7 +25,8 @@ def test_a_list_reads_back_its_items_in_order() -> None:
     assert list(listed[2:5]) == items[2:5]
     assert listed.post_ids() == [r.post_id for r in items]
     assert listed.ids == tuple(r.post_id.int for r in items)
-    assert len(listed) == 7 and len(RankedPosts()) == 0
+    assert len(listed) == 7
+    assert len(RankedPosts()) == 0
 
 
 def test_lists_are_equal_by_content_and_hash_alike() -> None:
@@ -62,8 +63,10 @@ def test_scrolling_skips_excluded_posts_by_position() -> None:
     listed = RankedPosts(items)
     hidden = frozenset({items[1].post_id, items[4].post_id})
     page, after = ranking.scroll(listed, hidden, 0, 2)
-    assert page == [items[0], items[2]] and after == 3
+    assert page == [items[0], items[2]]
+    assert after == 3
     page, after = ranking.scroll(listed, hidden, after, 5)
-    assert page == [items[3], items[5]] and after is None
+    assert page == [items[3], items[5]]
+    assert after is None
     assert ranking.position_of(listed, hidden, 2) == 3
     assert ranking.position_of(listed, hidden, 9) == 6

@@ -217,6 +217,11 @@ export interface components {
              * @description validation_error, not_found, unauthorized, conflict, storage_unavailable, …
              */
             error: string;
+            /**
+             * Request Id
+             * @description the response's X-Request-ID (the caller's own, if it sent one); the service log has what went wrong under it
+             */
+            request_id: string;
         };
         /** FieldProblem */
         FieldProblem: {
@@ -447,7 +452,20 @@ export interface components {
         TrackResponse: {
             /** Accepted */
             accepted: number;
-            /** Duplicates */
+            /**
+             * Conflicting
+             * @description each conflict, by its index in the request
+             */
+            conflicting: components["schemas"]["RejectedOut"][];
+            /**
+             * Conflicts
+             * @description a user's event_id sent again for another event: not stored
+             */
+            conflicts: number;
+            /**
+             * Duplicates
+             * @description repeats of an event the user sent before: same event_id and content
+             */
             duplicates: number;
             /** Rejected */
             rejected: components["schemas"]["RejectedOut"][];
@@ -626,8 +644,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description one interaction whose event_id the user sent before for another event */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the body is over ML_MAX_BODY_BYTES */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -646,6 +691,15 @@ export interface operations {
             };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -704,8 +758,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the body is over ML_MAX_BODY_BYTES */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -724,6 +796,15 @@ export interface operations {
             };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -793,8 +874,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the body is over ML_MAX_BODY_BYTES */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -813,6 +912,15 @@ export interface operations {
             };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -858,8 +966,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -918,8 +1053,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the body is over ML_MAX_BODY_BYTES */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -938,6 +1091,15 @@ export interface operations {
             };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -988,8 +1150,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1059,6 +1248,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description another user has the username */
             409: {
                 headers: {
@@ -1077,6 +1275,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the body is not application/json */
             415: {
                 headers: {
@@ -1088,6 +1295,15 @@ export interface operations {
             };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1133,8 +1349,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description the headers or the body arrived too slowly; the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the request target is over ML_MAX_HEADER_BYTES */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description a field is missing, unknown or out of range; `detail` names each one */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the headers are over ML_MAX_HEADER_BYTES or ML_MAX_HEADER_COUNT fields */
+            431: {
                 headers: {
                     [name: string]: unknown;
                 };
