@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from app.domain.entities import InteractionType, Recommendation
+from app.domain.entities import InteractionType, RankedPosts
 
 
 class Source(StrEnum):
@@ -39,7 +39,7 @@ class GenerateRecommendationsCommand:
 @dataclass(frozen=True, slots=True)
 class RecommendationsResult:
     user_id: UUID
-    recommendations: Sequence[Recommendation]
+    recommendations: RankedPosts
     total: int
     model_version: str | None
     generated_at: datetime

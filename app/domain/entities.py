@@ -90,6 +90,7 @@ class Recommendation:
 
 _REASONS = tuple(Reason)
 _REASON_CODES = {reason: code for code, reason in enumerate(_REASONS)}
+_REASON_VALUES = tuple(reason.value for reason in _REASONS)
 
 
 class RankedPosts(Sequence[Recommendation]):
@@ -137,8 +138,20 @@ class RankedPosts(Sequence[Recommendation]):
     def reasons(self) -> tuple[Reason, ...]:
         return tuple(_REASONS[code] for code in self._reasons)
 
+    @property
+    def reason_values(self) -> tuple[str, ...]:
+        return tuple(_REASON_VALUES[code] for code in self._reasons)
+
     def post_ids(self) -> list[UUID]:
         return [UUID(int=i) for i in self._ids]
+
+    def at(self, positions: Sequence[int]) -> RankedPosts:
+        """The items at `positions`, in that order."""
+        part = RankedPosts.__new__(RankedPosts)
+        part._ids = tuple(self._ids[p] for p in positions)
+        part._scores = tuple(self._scores[p] for p in positions)
+        part._reasons = bytes(self._reasons[p] for p in positions)
+        return part
 
     def __len__(self) -> int:
         return len(self._ids)

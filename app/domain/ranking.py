@@ -37,7 +37,7 @@ def without(recommendations: Sequence[Recommendation], exclude: frozenset[UUID])
 
 def scroll(
     items: RankedPosts, exclude: frozenset[UUID], start: int, limit: int
-) -> tuple[list[Recommendation], int | None]:
+) -> tuple[RankedPosts, int | None]:
     """Up to `limit` items at or after position `start` that are not excluded, and the position
     to continue from: None when no item that is not excluded is left."""
     hidden = {u.int for u in exclude}
@@ -49,7 +49,7 @@ def scroll(
             taken.append(position)
         position += 1
     left = any(i not in hidden for i in ids[position:])
-    return [items[p] for p in taken], position if left else None
+    return items.at(taken), position if left else None
 
 
 def position_of(items: RankedPosts, exclude: frozenset[UUID], offset: int) -> int:

@@ -16,6 +16,13 @@ _VARIANT = 0x2 << 62
 _CLEAR = ~((0xF << 76) | (0x3 << 62))
 
 
+def uuid_text(value: int) -> str:
+    """The canonical text of the UUID whose integer is `value`, without making a `uuid.UUID`
+    (half the time of `str(uuid.UUID(int=value))`, for ids read by the page)."""
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def uuid7() -> uuid.UUID:
     """48 bits of Unix time in ms, then 74 random bits around the version and variant fields."""
     # Uniqueness, not secrecy, is asked of these bits: no system call per id.

@@ -24,6 +24,8 @@ def test_a_list_reads_back_its_items_in_order() -> None:
     assert listed[-1] == items[-1]
     assert list(listed[2:5]) == items[2:5]
     assert listed.post_ids() == [r.post_id for r in items]
+    assert list(listed.at([4, 0])) == [items[4], items[0]]
+    assert listed.reason_values == tuple(r.reason.value for r in items)
     assert listed.ids == tuple(r.post_id.int for r in items)
     assert len(listed) == 7
     assert len(RankedPosts()) == 0
@@ -63,10 +65,10 @@ def test_scrolling_skips_excluded_posts_by_position() -> None:
     listed = RankedPosts(items)
     hidden = frozenset({items[1].post_id, items[4].post_id})
     page, after = ranking.scroll(listed, hidden, 0, 2)
-    assert page == [items[0], items[2]]
+    assert list(page) == [items[0], items[2]]
     assert after == 3
     page, after = ranking.scroll(listed, hidden, after, 5)
-    assert page == [items[3], items[5]]
+    assert list(page) == [items[3], items[5]]
     assert after is None
     assert ranking.position_of(listed, hidden, 2) == 3
     assert ranking.position_of(listed, hidden, 9) == 6

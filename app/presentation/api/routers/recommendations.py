@@ -20,6 +20,7 @@ from app.presentation.api.schemas import (
     encode_cursor,
 )
 from app.shared import metrics
+from app.shared.ids import uuid_text
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"], responses=COMMON_ERRORS)
 Generate = Annotated[GenerateRecommendations, Depends(get_generate)]
@@ -90,6 +91,9 @@ async def _measured(
 
 def _out(result: RecommendationsResult) -> list[dict[str, object]]:
     """RecommendationOut's fields, as values (see json_document)."""
-    recs = result.recommendations
-    # str() of a StrEnum is its value, without the enum descriptor `.value` goes through.
-    return [{"post_id": r.post_id, "score": r.score, "reason": str(r.reason)} for r in recs]
+    page = result.recommendations
+    # From the page's columns: no recommendation or UUID object is made per post.
+    return [
+        {"post_id": uuid_text(i), "score": s, "reason": r}
+        for i, s, r in zip(page.ids, page.scores, page.reason_values, strict=True)
+    ]
