@@ -58,6 +58,7 @@ class Clients:
         self.base_url, self.ids, self.think = base_url, ids, think
         self.rng = random.Random(seed)
         self.records: list[tuple[str, int, float, int]] = []
+        self.failures: Counter[str] = Counter()
         self.started = time.monotonic()
 
     async def send(self, http: httpx.AsyncClient, route: str, method: str, path: str, body: Any) -> Any:
@@ -65,8 +66,9 @@ class Clients:
         try:
             response = await http.request(method, path, json=body)
             status, answer = response.status_code, response
-        except httpx.HTTPError:
+        except httpx.HTTPError as error:
             status, answer = 0, None  # no answer: a transport error or a client timeout
+            self.failures[f"{route}: {type(error).__name__}"] += 1
         self.records.append((route, status, time.monotonic() - began, int((began - self.started) // 60)))
         return answer
 
@@ -98,7 +100,12 @@ class Clients:
                 )
 
     async def run(self, clients: int, seconds: float) -> None:
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        # Idle connections expire before the server's keep-alive timeout (uvicorn's 5 s), as a
+        # client or proxy in front should: at equal timeouts a request can meet a closing
+        # connection and get no answer.
+        limits = httpx.Limits(
+            max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=4.0
+        )
         stop_at = time.monotonic() + seconds
         async with httpx.AsyncClient(base_url=self.base_url, limits=limits, timeout=10.0) as http:
 
@@ -121,6 +128,8 @@ def client_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     clients = Clients(args.base_url, json.loads(Path(args.payloads).read_text()), args.think, seed=1)
     asyncio.run(clients.run(args.clients, args.seconds))
+    for failure, count in clients.failures.most_common():
+        print(f"no answer: {failure} × {count}", file=sys.stderr)
     Path(args.out).write_text(json.dumps(clients.records))
     return 0
 
