@@ -240,7 +240,7 @@ class Server:
     ) -> None:
         self.app, self.env, self.workers, self.log = app, env, workers, log
         self.factory = factory
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds = math.nan
@@ -282,7 +282,7 @@ class Server:
                 self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:

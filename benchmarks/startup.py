@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,31 +41,13 @@ from pathlib import Path
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.serving import PROJECT_ROOT, free_port, run_module, step
+
 # The demo's sizes (ml-service demo).
 USERS, POSTS, INTERACTIONS = 200, 1000, 20000
 STARTED = "Application startup complete"
 SERVING = "serving model version"
 TIMEOUT = 180.0
-
-
-def step(message: str) -> None:
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
-def run_module(module: str, *args: str, env: Mapping[str, str] | None = None) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(
-            f"python -m {module} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-        )
 
 
 def prepare(work: Path) -> dict[str, str]:
@@ -93,13 +74,6 @@ def prepare(work: Path) -> dict[str, str]:
         *("--no-tune", "--no-mlflow", "--precompute-users", "0"),
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -8,6 +8,7 @@ server over the same database; every process started here is stopped by its pid 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,10 +21,12 @@ import pytest
 import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.infrastructure.db.engine import normalise_url
 from app.infrastructure.db.migrate import upgrade_to_head
 from tests.conftest import create_database
+from tests.e2e.proxy import TcpProxy
 from tests.e2e.server import ServerProcess, run_module
 
 USERS, POSTS, INTERACTIONS = 200, 400, 6000
@@ -200,3 +203,34 @@ def client(server: ServerProcess, served_schema: OpenApiSchema) -> Iterator[http
 @pytest.fixture
 def population(deployment: Deployment) -> Population:
     return deployment.population
+
+
+@pytest.fixture(scope="module")
+def proxy(postgres_deployment: Deployment) -> Iterator[TcpProxy]:
+    """A proxy between this module's server and PostgreSQL, to cut or silence the database."""
+    url = make_url(postgres_deployment.database_url)
+    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432).open()
+    yield tcp
+    tcp.close()
+
+
+@pytest.fixture(scope="module")
+def proxied_server(
+    request: pytest.FixtureRequest, postgres_deployment: Deployment, proxy: TcpProxy
+) -> Iterator[ServerProcess]:
+    """A server reaching PostgreSQL through `proxy`, one per test module."""
+    url = make_url(postgres_deployment.database_url).set(host="127.0.0.1", port=proxy.port)
+    process = postgres_deployment.start_server(
+        request.module.__name__.rsplit(".", 1)[-1], DATABASE_URL=url.render_as_string(hide_password=False)
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def models_dir(sqlite_deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the SQLite deployment's registry for this module alone, so that what a module
+    does to its models leaves other servers' models alone."""
+    copy = tmp_path_factory.mktemp("models") / "models"
+    shutil.copytree(sqlite_deployment.models_dir, copy)
+    return copy

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.proxy import TcpProxy
@@ -20,24 +18,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 # by default), health answers within a second. A refused connection is answered at once.
 OUTAGE_ANSWER_SECONDS = 3.0
 HEALTH_ANSWER_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def proxy(postgres_deployment: Deployment) -> Iterator[TcpProxy]:
-    url = make_url(postgres_deployment.database_url)
-    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432).open()
-    yield tcp
-    tcp.close()
-
-
-@pytest.fixture(scope="module")
-def proxied_server(postgres_deployment: Deployment, proxy: TcpProxy) -> Iterator[ServerProcess]:
-    url = make_url(postgres_deployment.database_url).set(host="127.0.0.1", port=proxy.port)
-    process = postgres_deployment.start_server(
-        "outage", DATABASE_URL=url.render_as_string(hide_password=False)
-    )
-    yield process
-    process.stop()
 
 
 def timed(call: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:

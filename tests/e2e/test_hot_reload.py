@@ -3,7 +3,6 @@ never replaces a working one, and /health says what is wrong until it is fixed."
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,14 +17,6 @@ from tests.e2e.conftest import Deployment
 from tests.e2e.server import ServerProcess, poll_until, run_module
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def models_dir(sqlite_deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry of this module's own, so other servers keep their model."""
-    copy = tmp_path_factory.mktemp("hot-reload") / "models"
-    shutil.copytree(sqlite_deployment.models_dir, copy)
-    return copy
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,6 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models_dir(sqlite_deployment: Deployment, work: Path) -> Path:
-    """A registry of this module's own, so other servers keep their model."""
-    copy = work / "models"
-    shutil.copytree(sqlite_deployment.models_dir, copy)
-    return copy
-
-
-@pytest.fixture(scope="module")
 def server(sqlite_deployment: Deployment, models_dir: Path) -> Iterator[ServerProcess]:
     process = sqlite_deployment.start_server("model-files", ML_MODEL__MODELS_DIR=str(models_dir))
     yield process
@@ -124,12 +116,12 @@ def test_a_promoted_code_running_pickle_runs_nothing_and_the_served_model_stays(
 
 
 def test_a_registry_entry_pointing_outside_the_models_folder_is_refused(
-    server: ServerProcess, models_dir: Path, work: Path
+    server: ServerProcess, models_dir: Path
 ) -> None:
     registry = ModelRegistry(models_dir)
     served = served_entry(registry)
     # A valid artifact outside the folder, under its true sha256: still never read.
-    outside = work / "outside"
+    outside = models_dir.parent / "outside"  # what "../outside" names from the models folder
     outside.mkdir(exist_ok=True)
     shutil.copy(registry.artifact_path(served), outside / "model.npz")
     with server.client() as http:

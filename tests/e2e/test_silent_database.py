@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.proxy import TcpProxy
@@ -47,24 +45,6 @@ class Answer:
     status: int
     seconds: float
     body: Any
-
-
-@pytest.fixture(scope="module")
-def proxy(postgres_deployment: Deployment) -> Iterator[TcpProxy]:
-    url = make_url(postgres_deployment.database_url)
-    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432).open()
-    yield tcp
-    tcp.close()
-
-
-@pytest.fixture(scope="module")
-def silent_server(postgres_deployment: Deployment, proxy: TcpProxy) -> Iterator[ServerProcess]:
-    url = make_url(postgres_deployment.database_url).set(host="127.0.0.1", port=proxy.port)
-    process = postgres_deployment.start_server(
-        "silent", DATABASE_URL=url.render_as_string(hide_password=False)
-    )
-    yield process
-    process.stop()
 
 
 def send(http: httpx.Client, call: Call) -> Answer:
@@ -137,13 +117,13 @@ def assert_unavailable(answers: list[Answer], bound: float) -> None:
 
 
 def test_a_silent_database_is_a_quick_503_everywhere_and_the_service_recovers_by_itself(
-    silent_server: ServerProcess, proxy: TcpProxy, postgres_deployment: Deployment
+    proxied_server: ServerProcess, proxy: TcpProxy, postgres_deployment: Deployment
 ) -> None:
     population = postgres_deployment.population
     scroller = population.take()
     # One client shared by every thread (httpx's is thread-safe): what is timed is the service.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    with httpx.Client(base_url=silent_server.base_url, timeout=CLIENT_SECONDS, limits=limits) as http:
+    with httpx.Client(base_url=proxied_server.base_url, timeout=CLIENT_SECONDS, limits=limits) as http:
         poll_until(partial(healthy, http), timeout=30, message="a healthy server")
         first = http.post("/recommendations/generate", json={"user_id": str(scroller), "limit": 5})
         assert first.status_code == 200, first.text
